@@ -1,0 +1,62 @@
+// GET /healthz (liveness: the main loop ticked within --healthcheck-max-age),
+// GET /readyz (source and sink connected) and GET /metrics, with Bun.serve.
+import type { Server } from "bun";
+import type { HealthConfig } from "./config.ts";
+import type { Metrics } from "./metrics.ts";
+
+export class Liveness {
+  private last = Date.now();
+  constructor(private readonly maxAgeS: number) {}
+  tick(): void {
+    this.last = Date.now();
+  }
+  get fresh(): boolean {
+    return Date.now() - this.last <= this.maxAgeS * 1000;
+  }
+}
+
+export interface ReadinessCheck {
+  /** null when ready, else a one-line reason. */
+  (): string | null;
+}
+
+export interface HealthServer {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export function startHealthServer(cfg: HealthConfig, liveness: Liveness, ready: ReadinessCheck, metrics: Metrics): HealthServer {
+  const text = (body: string, status: number) =>
+    new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  const server: Server<undefined> = Bun.serve({
+    hostname: cfg.host,
+    port: cfg.port,
+    development: false,
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (req.method !== "GET" && req.method !== "HEAD") return text("method not allowed\n", 405);
+      switch (path) {
+        case "/healthz":
+          return liveness.fresh ? text("ok\n", 200) : text("stale\n", 503);
+        case "/readyz": {
+          const reason = ready();
+          return reason === null ? text("ready\n", 200) : text(`not ready: ${reason}\n`, 503);
+        }
+        case "/metrics":
+          return new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });
+        default:
+          return text("not found\n", 404);
+      }
+    },
+    error() {
+      return text("internal error\n", 500);
+    },
+  });
+  const host = cfg.host.includes(":") ? `[${cfg.host}]` : cfg.host;
+  return {
+    url: `http://${host}:${server.port}`,
+    port: server.port ?? cfg.port,
+    stop: () => server.stop(true),
+  };
+}

@@ -1,0 +1,136 @@
+// Entry: CLI -> Config -> source, queue, sink, health; signals; exit codes.
+//   0  clean stop (SIGTERM/SIGINT), help, version
+//   1  a source gave up (--source-reconnect-retries) or an unexpected fault
+//   2  bad start-up input: flags, regexes, files, listen address, API refusal
+import { ConfigError, parseCli } from "./cli.ts";
+import type { Config } from "./config.ts";
+import { startHealthServer, Liveness } from "./health.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Metrics } from "./metrics.ts";
+import { ByteQueue } from "./queue.ts";
+import { TcpSink } from "./sinks/tcp.ts";
+import { StdoutSink } from "./sinks/stdout.ts";
+import type { Sink } from "./sinks/sink.ts";
+import { HttpSource } from "./sources/http.ts";
+import { SourceFatalError, type Source } from "./sources/source.ts";
+import { StartupError } from "./startup-error.ts";
+
+const NAME = "vigil-log-relay";
+
+/** The liveness tick of the HTTP modes (REFERENCE: every 30 s and on each connect attempt). */
+const HTTP_TICK_MS = 30_000;
+
+function fail(message: string): never {
+  throw new StartupError(message);
+}
+
+function createSource(cfg: Config, queue: ByteQueue, log: Logger, metrics: Metrics, liveness: Liveness): Source {
+  switch (cfg.source) {
+    case "url":
+    case "socket":
+      return new HttpSource(cfg, queue, log, metrics, { onAttempt: () => liveness.tick() });
+    case "kubernetes":
+      return fail("--kubernetes is not available in this build yet");
+  }
+}
+
+async function run(cfg: Config): Promise<number> {
+  const log = createLogger({ format: cfg.logFormat, debug: cfg.debug });
+  const metrics = new Metrics();
+  const queue = new ByteQueue(cfg.queueMaxBytes);
+  const liveness = new Liveness(cfg.health.maxAgeS);
+  const sink: Sink = cfg.stdoutSink ? new StdoutSink(queue, metrics) : new TcpSink(cfg.tcp, queue, log, metrics);
+  const source = createSource(cfg, queue, log, metrics, liveness);
+
+  let health;
+  try {
+    health = startHealthServer(
+      cfg.health,
+      liveness,
+      () => (!source.connected ? "source not connected" : !sink.connected ? "sink not connected" : null),
+      metrics,
+    );
+  } catch (e) {
+    fail(`--healthcheck ${cfg.health.host}:${cfg.health.port}: cannot listen: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  log.info("health check listening", { address: `${health.url}/healthz` });
+
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn("second signal, exiting at once", { signal: sig });
+      process.exit(130);
+    }
+    log.info("stopping", { signal: sig });
+    stop.abort();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+
+  const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), HTTP_TICK_MS);
+  sink.start();
+  log.info("relay started", {
+    source: cfg.source === "url" ? cfg.sourceUrl : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",
+    sink: cfg.stdoutSink ? "stdout" : `${cfg.tcp.host}:${cfg.tcp.port}`,
+  });
+
+  let code = 0;
+  const stopped = new Promise<void>((resolve) => stop.signal.addEventListener("abort", () => resolve(), { once: true }));
+  try {
+    // The source may be blocked on a full queue when the signal comes: do not wait for it.
+    await Promise.race([source.run(stop.signal), stopped]);
+  } catch (e) {
+    if (!(e instanceof SourceFatalError)) throw e;
+    log.error(e.message);
+    code = 1;
+  }
+  stop.abort();
+  clearInterval(ticker);
+  const pending = queue.bytes;
+  const flushed = await sink.flush(cfg.shutdownTimeoutMs);
+  if (flushed) log.info("stopped; queue flushed", { bytes: pending });
+  else log.warn("stopped; queue not fully flushed within --shutdown-timeout", { bytes_left: queue.bytes, timeout_ms: cfg.shutdownTimeoutMs });
+  await health.stop();
+  return code;
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCli(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${NAME}: error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (parsed.kind !== "run") {
+    process.stdout.write(parsed.text + "\n");
+    return 0;
+  }
+  try {
+    return await run(parsed.config);
+  } catch (e) {
+    if (e instanceof StartupError) {
+      process.stderr.write(`${NAME}: error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+// Runtime faults are logged, never fatal: the relay must not fall over.
+process.on("unhandledRejection", (e) => {
+  process.stderr.write(`${NAME}: unexpected error (continuing): ${e instanceof Error ? e.message : String(e)}\n`);
+});
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`${NAME}: error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,88 @@
+// Counters and gauges, rendered in the Prometheus text format 0.0.4.
+// Label values are bounded by the callers (kinds, reasons, causes): never per line.
+
+type Labels = Record<string, string>;
+
+const PREFIX = "vigil_log_relay_";
+
+function labelKey(labels: Labels | undefined): string {
+  if (!labels) return "";
+  const keys = Object.keys(labels).sort();
+  if (keys.length === 0) return "";
+  return (
+    "{" +
+    keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`).join(",") +
+    "}"
+  );
+}
+
+abstract class Metric {
+  protected readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: "counter" | "gauge",
+  ) {}
+  get(labels?: Labels): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string {
+    let out = `# HELP ${PREFIX}${this.name} ${this.help}\n# TYPE ${PREFIX}${this.name} ${this.type}\n`;
+    if (this.values.size === 0 && this.type === "gauge") out += `${PREFIX}${this.name} 0\n`;
+    for (const [key, v] of this.values) out += `${PREFIX}${this.name}${key} ${v}\n`;
+    return out;
+  }
+}
+
+export class Counter extends Metric {
+  constructor(name: string, help: string) {
+    super(name, help, "counter");
+  }
+  /** Counters never go backwards: negative increments are ignored. */
+  inc(n = 1, labels?: Labels): void {
+    if (!(n > 0)) return;
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + n);
+  }
+}
+
+export class Gauge extends Metric {
+  constructor(name: string, help: string) {
+    super(name, help, "gauge");
+  }
+  set(v: number, labels?: Labels): void {
+    this.values.set(labelKey(labels), v);
+  }
+  add(n: number, labels?: Labels): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + n);
+  }
+}
+
+/** Every metric the relay exports; one instance per process (tests make their own). */
+export class Metrics {
+  readonly linesRead = new Counter("lines_read_total", "Lines read from sources, by source kind.");
+  readonly bytesRead = new Counter("bytes_read_total", "Bytes read from sources, by source kind.");
+  readonly linesForwarded = new Counter("lines_forwarded_total", "Lines written to the sink.");
+  readonly bytesForwarded = new Counter("bytes_forwarded_total", "Bytes written to the sink.");
+  readonly linesFiltered = new Counter("lines_filtered_total", "Lines dropped by --include/--exclude, by filter.");
+  readonly linesSkipped = new Counter("lines_skipped_total", "Framing lines not forwarded (empty, SSE comments and fields).");
+  readonly linesDropped = new Counter("lines_dropped_total", "Lines lost, by reason (too_long, lagged, when_full).");
+  readonly invalidUtf8 = new Counter("lines_invalid_utf8_total", "Lines whose invalid UTF-8 was replaced with U+FFFD.");
+  readonly sourceReconnects = new Counter("source_reconnects_total", "Source reconnects, by cause.");
+  readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause.");
+  readonly sinkConnected = new Gauge("sink_connected", "1 while the sink connection is up.");
+  readonly sourceConnected = new Gauge("source_connected", "1 while the source stream is open.");
+  readonly queueBytes = new Gauge("queue_bytes", "Bytes waiting in the memory queue (including the write in flight).");
+  readonly lastWriteSeconds = new Gauge("last_write_timestamp_seconds", "Unix time of the last successful sink write.");
+
+  all(): Metric[] {
+    return Object.values(this).filter((v): v is Metric => v instanceof Metric);
+  }
+
+  render(): string {
+    return this.all()
+      .map((m) => m.render())
+      .join("");
+  }
+}

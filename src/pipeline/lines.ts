@@ -1,0 +1,135 @@
+// Byte chunks -> lines, without copying where a line lies inside one chunk.
+// Handles LF and CRLF ends, lines split across chunks, a last line without a
+// newline at EOF, and lines longer than a maximum (dropped and reported).
+
+/**
+ * Called for each line: the line's content is buf[start, end) (line end removed);
+ * `lf` is true when buf[end] is the "\n" that ended it (so buf[start, end + 1)
+ * is the line with its newline, ready to forward without a copy).
+ */
+export type OnLine = (buf: Uint8Array, start: number, end: number, lf: boolean) => void;
+
+const LF = 10;
+const CR = 13;
+
+export class LineSplitter {
+  private carry: Uint8Array[] = [];
+  private carryBytes = 0;
+  /** Inside a line already over the maximum: its bytes are skipped up to the next newline. */
+  private discarding = false;
+  private discardedBytes = 0;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    /** A line over the maximum was dropped; `bytes` is its length (known at its end). */
+    private readonly onTooLong: (bytes: number) => void,
+  ) {}
+
+  /** Bytes held for a line not yet complete. */
+  get partialBytes(): number {
+    return this.carryBytes;
+  }
+
+  push(chunk: Uint8Array, onLine: OnLine): void {
+    const len = chunk.length;
+    let pos = 0;
+    if (this.discarding || this.carryBytes > 0) {
+      const nl = chunk.indexOf(LF);
+      if (nl < 0) {
+        this.addPartial(chunk);
+        return;
+      }
+      if (this.discarding) {
+        this.endDiscard(nl);
+      } else if (this.carryBytes + nl > this.maxLineBytes + 1) {
+        this.carry = [];
+        this.discardedBytes = this.carryBytes;
+        this.carryBytes = 0;
+        this.endDiscard(nl);
+      } else {
+        const line = new Uint8Array(this.carryBytes + nl + 1);
+        let off = 0;
+        for (const piece of this.carry) {
+          line.set(piece, off);
+          off += piece.length;
+        }
+        line.set(chunk.subarray(0, nl + 1), off);
+        this.carry = [];
+        this.carryBytes = 0;
+        this.emit(line, 0, line.length - 1, onLine);
+      }
+      pos = nl + 1;
+    }
+    while (pos < len) {
+      const nl = chunk.indexOf(LF, pos);
+      if (nl < 0) {
+        this.addPartial(chunk.subarray(pos));
+        return;
+      }
+      this.emit(chunk, pos, nl, onLine);
+      pos = nl + 1;
+    }
+  }
+
+  /** At EOF: a last line without a newline is still a line. */
+  finish(onLine: OnLine): void {
+    if (this.discarding) {
+      this.endDiscard(0);
+      return;
+    }
+    if (this.carryBytes === 0) return;
+    const line = new Uint8Array(this.carryBytes);
+    let off = 0;
+    for (const piece of this.carry) {
+      line.set(piece, off);
+      off += piece.length;
+    }
+    this.carry = [];
+    this.carryBytes = 0;
+    let end = line.length;
+    if (end > 0 && line[end - 1] === CR) end--;
+    if (end > 0) onLine(line, 0, end, false);
+  }
+
+  /** Forgets a partial line (the connection it came from is gone). Returns its size. */
+  reset(): number {
+    const dropped = this.carryBytes;
+    this.carry = [];
+    this.carryBytes = 0;
+    this.discarding = false;
+    this.discardedBytes = 0;
+    return dropped;
+  }
+
+  private emit(buf: Uint8Array, start: number, nl: number, onLine: OnLine): void {
+    let end = nl;
+    if (end > start && buf[end - 1] === CR) end--;
+    if (end - start > this.maxLineBytes) {
+      this.onTooLong(end - start);
+      return;
+    }
+    onLine(buf, start, end, end === nl);
+  }
+
+  private addPartial(piece: Uint8Array): void {
+    if (this.discarding) {
+      this.discardedBytes += piece.length;
+      return;
+    }
+    // Copy: the chunk's buffer may be reused by the reader after we return.
+    this.carry.push(piece.slice());
+    this.carryBytes += piece.length;
+    if (this.carryBytes > this.maxLineBytes + 1) {
+      this.discarding = true;
+      this.discardedBytes = this.carryBytes;
+      this.carry = [];
+      this.carryBytes = 0;
+    }
+  }
+
+  private endDiscard(extra: number): void {
+    this.onTooLong(this.discardedBytes + extra);
+    this.discarding = false;
+    this.discardedBytes = 0;
+  }
+}

@@ -1,0 +1,101 @@
+// The bounded queue between the pipeline and the sink, measured in bytes.
+// A producer always gets its entry in (so one oversized entry cannot deadlock),
+// then waits while the queue holds more than its limit: that wait is the
+// backpressure that stops sources from reading further.
+
+export interface QueueEntry {
+  /** Views of complete ndjson lines, each ending in "\n". */
+  parts: Uint8Array[];
+  bytes: number;
+  lines: number;
+  /** Called once every byte of this entry has been written to the sink. */
+  onWritten?: () => void;
+}
+
+export class ByteQueue {
+  private entries: QueueEntry[] = [];
+  private head = 0;
+  /** Bytes queued plus bytes taken by the sink but not yet released. */
+  private held = 0;
+  private spaceWaiters: Array<() => void> = [];
+  private dataWaiter: (() => void) | null = null;
+  private emptyWaiters: Array<() => void> = [];
+
+  constructor(readonly maxBytes: number) {}
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** Entries not yet taken by the sink. */
+  get pending(): number {
+    return this.entries.length - this.head;
+  }
+
+  /** Adds the entry; returns a promise to await when the queue is over its limit, else undefined. */
+  push(entry: QueueEntry): Promise<void> | undefined {
+    this.entries.push(entry);
+    this.held += entry.bytes;
+    const w = this.dataWaiter;
+    if (w) {
+      this.dataWaiter = null;
+      w();
+    }
+    if (this.held <= this.maxBytes) return undefined;
+    return new Promise((resolve) => this.spaceWaiters.push(resolve));
+  }
+
+  /** Resolves when at least one entry can be taken. */
+  waitForData(): Promise<void> {
+    if (this.pending > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.dataWaiter = resolve;
+    });
+  }
+
+  /** Wakes a waitForData() caller without data (used on shutdown). */
+  wake(): void {
+    const w = this.dataWaiter;
+    this.dataWaiter = null;
+    w?.();
+  }
+
+  /** Takes entries up to about `maxBytes` (at least one if any is pending). */
+  take(maxBytes: number): QueueEntry[] {
+    const out: QueueEntry[] = [];
+    let bytes = 0;
+    while (this.head < this.entries.length) {
+      const e = this.entries[this.head] as QueueEntry;
+      if (out.length > 0 && bytes + e.bytes > maxBytes) break;
+      out.push(e);
+      bytes += e.bytes;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.head);
+      this.head = 0;
+    }
+    return out;
+  }
+
+  /** The sink wrote `bytes` of taken entries: frees space and wakes producers. */
+  release(bytes: number): void {
+    this.held -= bytes;
+    if (this.held <= this.maxBytes && this.spaceWaiters.length > 0) {
+      const waiters = this.spaceWaiters;
+      this.spaceWaiters = [];
+      for (const w of waiters) w();
+    }
+    if (this.held === 0 && this.emptyWaiters.length > 0) {
+      const waiters = this.emptyWaiters;
+      this.emptyWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves once everything pushed so far has been released. */
+  drained(): Promise<void> {
+    if (this.held === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptyWaiters.push(resolve));
+  }
+}

@@ -1,0 +1,69 @@
+// Turns queued entries into one contiguous buffer: one write per batch, never per line.
+import type { ByteQueue, QueueEntry } from "../queue.ts";
+import type { Metrics } from "../metrics.ts";
+
+/** About how much one write carries. */
+export const BATCH_BYTES = 512 * 1024;
+
+export interface Batch {
+  entries: QueueEntry[];
+  buf: Uint8Array;
+  lines: number;
+  /** Bytes of buf accepted by the current connection. */
+  offset: number;
+}
+
+export class BatchBuilder {
+  private scratch = new Uint8Array(BATCH_BYTES * 2);
+
+  /** Builds the next batch from the queue, or null when it is empty. */
+  next(queue: ByteQueue): Batch | null {
+    const entries = queue.take(BATCH_BYTES);
+    if (entries.length === 0) return null;
+    let bytes = 0;
+    let lines = 0;
+    let single: Uint8Array | null = null;
+    let partCount = 0;
+    for (const e of entries) {
+      bytes += e.bytes;
+      lines += e.lines;
+      for (const p of e.parts) {
+        single = p;
+        partCount++;
+      }
+    }
+    let buf: Uint8Array;
+    if (partCount === 1 && single) {
+      buf = single;
+    } else {
+      // The previous batch is fully written before next() is called, so the scratch is free.
+      if (this.scratch.length < bytes) this.scratch = new Uint8Array(bytes);
+      buf = this.scratch.subarray(0, bytes);
+      let off = 0;
+      for (const e of entries) {
+        for (const p of e.parts) {
+          buf.set(p, off);
+          off += p.length;
+        }
+      }
+    }
+    return { entries, buf, lines, offset: 0 };
+  }
+}
+
+/** After a batch is written: frees queue space, runs acknowledgements, counts. */
+export function completeBatch(batch: Batch, queue: ByteQueue, metrics: Metrics): void {
+  queue.release(batch.buf.length);
+  for (const e of batch.entries) e.onWritten?.();
+  metrics.linesForwarded.inc(batch.lines);
+  metrics.bytesForwarded.inc(batch.buf.length);
+  metrics.lastWriteSeconds.set(Date.now() / 1000);
+  metrics.queueBytes.set(queue.bytes);
+}
+
+/** Start of the first line not wholly accepted: a retry resends whole lines only. */
+export function resendOffset(batch: Batch): number {
+  if (batch.offset <= 0) return 0;
+  if (batch.offset >= batch.buf.length) return batch.buf.length;
+  return batch.buf.lastIndexOf(10, batch.offset - 1) + 1;
+}

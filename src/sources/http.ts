@@ -1,0 +1,232 @@
+// --source-url and --source-socket: one reader for both. Bun's fetch streams the
+// body (chunked decoding included, also over a Unix socket via its `unix`
+// option) and stops reading the socket while we do not read the body, so
+// waiting on the queue here is real backpressure on the server.
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ByteQueue } from "../queue.ts";
+import { Backoff, sleep } from "../backoff.ts";
+import { HttpFramer } from "../pipeline/framing.ts";
+import { LineFilter } from "../pipeline/filter.ts";
+import { proxyFor } from "./proxy.ts";
+import { pemBlocks } from "./tls.ts";
+import type { Source } from "./source.ts";
+import { SourceFatalError } from "./source.ts";
+
+export interface HttpSourceHooks {
+  /** Called on each connect attempt (the health tick of HTTP modes). */
+  onAttempt?(): void;
+}
+
+interface Target {
+  url: string;
+  /** What the logs call the source. */
+  label: string;
+  unix?: string;
+  kind: "url" | "socket";
+}
+
+class StreamFailure extends Error {
+  constructor(
+    message: string,
+    readonly kind: "error" | "timeout" | "rejected",
+  ) {
+    super(message);
+  }
+}
+
+export class HttpSource implements Source {
+  private open = false;
+  /** After a clean EOF the reconnect is routine: logged at debug level only. */
+  private quietConnect = false;
+  private readonly target: Target;
+  private readonly backoff: Backoff;
+  private readonly filter: LineFilter | null;
+  private readonly tls: BunFetchRequestInitTLS | undefined;
+  private readonly proxy: string | undefined;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly queue: ByteQueue,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly hooks: HttpSourceHooks = {},
+  ) {
+    const c = cfg.connection;
+    this.backoff = new Backoff(c.reconnectDelayMs, c.reconnectMaxMs);
+    const filter = new LineFilter(cfg.filter);
+    this.filter = filter.empty ? null : filter;
+    if (cfg.source === "socket") {
+      const path = cfg.sourcePath;
+      this.target = { url: `http://localhost${path}`, unix: cfg.sourceSocket, label: `unix:${cfg.sourceSocket}${path}`, kind: "socket" };
+      this.tls = undefined;
+      this.proxy = undefined;
+    } else {
+      const url = cfg.sourceUrl ?? "";
+      this.target = { url, label: url, kind: "url" };
+      this.proxy = proxyFor(new URL(url), c.proxy);
+      const ca = [...pemBlocks(c.caPem), ...(this.proxy ? pemBlocks(c.proxy.caPem) : [])];
+      const insecure = c.insecure || (this.proxy !== undefined && c.proxy.insecure && url.startsWith("http:"));
+      this.tls = ca.length > 0 || insecure ? { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !insecure } : undefined;
+    }
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const retries = this.cfg.connection.reconnectRetries;
+    let failures = 0;
+    while (!signal.aborted) {
+      this.hooks.onAttempt?.();
+      let received = 0;
+      try {
+        received = await this.stream(signal);
+        if (signal.aborted) return;
+        // A clean EOF: reconnect at once with a fresh backoff. Only an empty
+        // response waits a little, so a server that closes at once is not hammered.
+        failures = 0;
+        this.backoff.reset();
+        this.metrics.sourceReconnects.inc(1, { cause: "eof" });
+        this.log.debug("source stream ended, reconnecting", { source: this.target.label, bytes: received });
+        if (received === 0) await sleep(this.cfg.connection.reconnectDelayMs, signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        failures++;
+        this.quietConnect = false;
+        const failure = e instanceof StreamFailure ? e : new StreamFailure(errorText(e), "error");
+        this.metrics.sourceReconnects.inc(1, { cause: failure.kind });
+        if (retries > 0 && failures >= retries) {
+          throw new SourceFatalError(
+            `source ${this.target.label}: giving up after ${failures} consecutive failures (--source-reconnect-retries ${retries}); last error: ${failure.message}`,
+          );
+        }
+        const delay = this.backoff.next();
+        this.log.warnLimited(`source-${failure.message}`, "source stream failed, reconnecting", {
+          source: this.target.label,
+          error: failure.message,
+          failures,
+          retry_in_ms: delay,
+        }, 10_000);
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** One connection: returns the bytes read on a clean EOF, throws StreamFailure otherwise. */
+  private async stream(stop: AbortSignal): Promise<number> {
+    const c = this.cfg.connection;
+    const controller = new AbortController();
+    let abortReason: StreamFailure | null = null;
+    const abort = (reason: StreamFailure) => {
+      abortReason ??= reason;
+      controller.abort();
+    };
+    const onStop = () => controller.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    const connectTimer =
+      c.connectTimeoutMs > 0
+        ? setTimeout(() => abort(new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms`, "timeout")), c.connectTimeoutMs)
+        : undefined;
+    let watchdog: ReturnType<typeof setInterval> | undefined;
+    const framer = new HttpFramer(this.filter, this.cfg.maxLineBytes, {
+      tooLong: (n) => {
+        this.metrics.linesDropped.inc(1, { reason: "too_long" });
+        this.log.warnLimited("too-long", "line longer than --max-line-bytes dropped", { source: this.target.label, bytes: n, max: this.cfg.maxLineBytes });
+      },
+      lagged: (n) => {
+        this.metrics.linesDropped.inc(n, { reason: "lagged" });
+        this.log.warnLimited("lagged", "the source skipped entries (its buffer overran before we read them)", { source: this.target.label, skipped: n });
+      },
+      filtered: (by) => this.metrics.linesFiltered.inc(1, { filter: by }),
+      skipped: () => this.metrics.linesSkipped.inc(1),
+      invalidUtf8: () => this.metrics.invalidUtf8.inc(1),
+    });
+    let received = 0;
+    try {
+      const res = await fetch(this.target.url, {
+        signal: controller.signal,
+        headers: { accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "cache-control": "no-cache" },
+        ...(this.target.unix ? { unix: this.target.unix } : {}),
+        ...(this.tls ? { tls: this.tls } : {}),
+        ...(this.target.kind === "url" ? { proxy: this.proxy ? { url: this.proxy, respectNoProxy: false } : false } : {}),
+        keepalive: false,
+      }).catch((e: unknown) => {
+        throw abortReason ?? new StreamFailure(errorText(e), "error");
+      });
+      clearTimeout(connectTimer);
+      if (!res.ok) {
+        const body = (await res.text().catch(() => "")).trim().split("\n")[0]?.slice(0, 200) ?? "";
+        throw new StreamFailure(`HTTP ${res.status}${body ? `: ${body}` : ""}`, "rejected");
+      }
+      if (!res.body) return 0;
+      this.open = true;
+      this.metrics.sourceConnected.set(1);
+      if (this.quietConnect) this.log.debug("source connected", { source: this.target.label, status: res.status });
+      else this.log.info("source connected", { source: this.target.label, status: res.status });
+      this.quietConnect = true;
+      let lastData = Date.now();
+      let lastLine = lastData;
+      if (c.readTimeoutMs > 0 || c.idleTimeoutMs > 0) {
+        const tick = Math.max(10, Math.min(1000, Math.floor(Math.min(...[c.readTimeoutMs, c.idleTimeoutMs].filter((x) => x > 0)) / 4)));
+        watchdog = setInterval(() => {
+          const now = Date.now();
+          if (c.readTimeoutMs > 0 && now - lastData > c.readTimeoutMs) abort(new StreamFailure(`no data for ${c.readTimeoutMs} ms (--source-read-timeout)`, "timeout"));
+          else if (c.idleTimeoutMs > 0 && now - lastLine > c.idleTimeoutMs) abort(new StreamFailure(`no complete line for ${c.idleTimeoutMs} ms (--source-idle-timeout)`, "timeout"));
+        }, tick);
+      }
+      const reader = res.body.getReader();
+      const kind = this.target.kind;
+      while (true) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          throw abortReason ?? new StreamFailure(`read error: ${errorText(e)}`, "error");
+        }
+        if (chunk.done) break;
+        const value = chunk.value;
+        received += value.length;
+        lastData = Date.now();
+        this.metrics.bytesRead.inc(value.length, { source: kind });
+        const seen = framer.linesSeen;
+        const entry = framer.feed(value);
+        if (framer.linesSeen > seen) {
+          lastLine = lastData;
+          this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
+        }
+        if (entry) {
+          const wait = this.queue.push(entry);
+          if (wait) await wait;
+        }
+      }
+      if (abortReason) throw abortReason;
+      const seen = framer.linesSeen;
+      const last = framer.finish();
+      this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
+      if (last) {
+        const wait = this.queue.push(last);
+        if (wait) await wait;
+      }
+      return received;
+    } finally {
+      clearTimeout(connectTimer);
+      clearInterval(watchdog);
+      stop.removeEventListener("abort", onStop);
+      if (this.open) {
+        this.open = false;
+        this.metrics.sourceConnected.set(0);
+      }
+      const half = framer.reset();
+      if (half > 0) this.metrics.linesDropped.inc(1, { reason: "partial" });
+      if (half > 0 && !stop.aborted) this.log.warnLimited("half-line", "connection ended inside a line; the partial line was discarded", { source: this.target.label, bytes: half });
+    }
+  }
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}

@@ -1,0 +1,102 @@
+// Which proxy a source request goes through: --source-proxy, else HTTP(S)_PROXY;
+// bypassed for hosts in --source-no-proxy, else NO_PROXY (hosts, ".suffix"
+// domains, "*", IPv4 and IPv6 addresses and CIDRs). Decided here, so Bun's own
+// environment handling never second-guesses it.
+import { isIP } from "node:net";
+import type { ProxyConfig } from "../config.ts";
+
+type Env = Record<string, string | undefined>;
+
+function envValue(env: Env, name: string): string | undefined {
+  const v = env[name] ?? env[name.toLowerCase()];
+  return v && v.trim() !== "" ? v.trim() : undefined;
+}
+
+function parseIPv4(s: string): bigint | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  let v = 0n;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return null;
+    v = (v << 8n) | BigInt(p);
+  }
+  return v;
+}
+
+function parseIPv6(s: string): bigint | null {
+  if (isIP(s) !== 6) return null;
+  let text = s;
+  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const n = parseIPv4(v4[1] as string);
+    if (n === null) return null;
+    text = text.slice(0, -(v4[1] as string).length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const h = head ? head.split(":").filter((x) => x !== "") : [];
+  const t = tail ? tail.split(":").filter((x) => x !== "") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  if (groups.length !== 8) return null;
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(parseInt(g, 16));
+  return v;
+}
+
+function parseIp(s: string): { bits: number; value: bigint } | null {
+  const v4 = parseIPv4(s);
+  if (v4 !== null) return { bits: 32, value: v4 };
+  const v6 = parseIPv6(s);
+  if (v6 !== null) return { bits: 128, value: v6 };
+  return null;
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+}
+
+/** True when `host` matches one NO_PROXY entry. */
+export function matchesNoProxy(host: string, entry: string): boolean {
+  const h = stripBrackets(host.toLowerCase());
+  let e = entry.trim().toLowerCase();
+  if (e === "") return false;
+  if (e === "*") return true;
+  if (e.includes("/")) {
+    const [addr, lenText] = e.split("/");
+    const net = parseIp(stripBrackets(addr ?? ""));
+    const ip = parseIp(h);
+    const len = Number(lenText);
+    if (!net || !ip || net.bits !== ip.bits || !Number.isInteger(len) || len < 0 || len > net.bits) return false;
+    const shift = BigInt(net.bits - len);
+    return net.value >> shift === ip.value >> shift;
+  }
+  // "host:port" entries: the port is ignored (IPv6 entries have several colons).
+  if (!e.startsWith("[") && (e.match(/:/g) ?? []).length === 1) e = e.slice(0, e.indexOf(":"));
+  e = stripBrackets(e);
+  const ipEntry = parseIp(e);
+  if (ipEntry) {
+    const ip = parseIp(h);
+    return ip !== null && ip.bits === ipEntry.bits && ip.value === ipEntry.value;
+  }
+  if (e.startsWith("*.")) e = e.slice(1);
+  if (e.startsWith(".")) return h.endsWith(e) || h === e.slice(1);
+  return h === e || h.endsWith("." + e);
+}
+
+/** The proxy URL for a request to `target`, or undefined to connect directly. */
+export function proxyFor(target: URL, cfg: ProxyConfig, env: Env = process.env): string | undefined {
+  const proxy =
+    cfg.url ??
+    (target.protocol === "https:" ? envValue(env, "HTTPS_PROXY") : envValue(env, "HTTP_PROXY")) ??
+    envValue(env, "ALL_PROXY");
+  if (!proxy) return undefined;
+  const noProxy =
+    cfg.noProxy.length > 0
+      ? cfg.noProxy
+      : (envValue(env, "NO_PROXY") ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .filter((s) => s !== "");
+  if (noProxy.some((entry) => matchesNoProxy(target.hostname, entry))) return undefined;
+  return proxy;
+}

@@ -1,0 +1,10 @@
+// What main.ts needs of a source.
+export interface Source {
+  /** Streams until the signal aborts; rejects with SourceFatalError when it must give up. */
+  run(signal: AbortSignal): Promise<void>;
+  /** True while the source stream (or the Kubernetes watch) is established. */
+  readonly connected: boolean;
+}
+
+/** A source gave up (e.g. --source-reconnect-retries exhausted): the relay exits non-zero. */
+export class SourceFatalError extends Error {}
