@@ -37,7 +37,8 @@ function quoteIfNeeded(v: string): string {
 export function formatText(obj: LogObject, withTime: boolean): string {
   const { msg, fields } = fieldsOf(obj);
   let line = withTime ? `${obj.date.toISOString()} ` : "";
-  line += `${(LEVEL_NAMES[obj.level] ?? "INFO").padStart(5)} ${msg}`;
+  // One record, one line: a message with line breaks (an error's text, say) keeps them escaped.
+  line += `${(LEVEL_NAMES[obj.level] ?? "INFO").padStart(5)} ${msg.replace(/\r/g, "\\r").replace(/\n/g, "\\n")}`;
   for (const [k, v] of Object.entries(fields)) {
     if (v !== undefined) line += ` ${k}=${quoteIfNeeded(String(v))}`;
   }

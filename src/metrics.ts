@@ -16,6 +16,18 @@ function labelKey(labels: Labels | undefined): string {
   );
 }
 
+/** A sample value as the text format spells it (+Inf, -Inf, NaN). */
+function formatValue(v: number): string {
+  if (v === Infinity) return "+Inf";
+  if (v === -Infinity) return "-Inf";
+  return String(v);
+}
+
+/** HELP text escapes only backslash and newline. */
+function escapeHelp(text: string): string {
+  return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+
 abstract class Metric {
   protected readonly values = new Map<string, number>();
   constructor(
@@ -27,9 +39,9 @@ abstract class Metric {
     return this.values.get(labelKey(labels)) ?? 0;
   }
   render(): string {
-    let out = `# HELP ${PREFIX}${this.name} ${this.help}\n# TYPE ${PREFIX}${this.name} ${this.type}\n`;
+    let out = `# HELP ${PREFIX}${this.name} ${escapeHelp(this.help)}\n# TYPE ${PREFIX}${this.name} ${this.type}\n`;
     if (this.values.size === 0 && this.type === "gauge") out += `${PREFIX}${this.name} 0\n`;
-    for (const [key, v] of this.values) out += `${PREFIX}${this.name}${key} ${v}\n`;
+    for (const [key, v] of this.values) out += `${PREFIX}${this.name}${key} ${formatValue(v)}\n`;
     return out;
   }
 }

@@ -13,7 +13,8 @@ export interface QueueEntry {
 }
 
 export class ByteQueue {
-  private entries: QueueEntry[] = [];
+  /** Taken slots are set to null at once, so written chunks can be collected. */
+  private entries: Array<QueueEntry | null> = [];
   private head = 0;
   /** Bytes queued plus bytes taken by the sink but not yet released. */
   private held = 0;
@@ -67,6 +68,7 @@ export class ByteQueue {
     while (this.head < this.entries.length) {
       const e = this.entries[this.head] as QueueEntry;
       if (out.length > 0 && bytes + e.bytes > maxBytes) break;
+      this.entries[this.head] = null;
       out.push(e);
       bytes += e.bytes;
       this.head++;

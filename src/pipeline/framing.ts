@@ -69,7 +69,8 @@ export function payloadStart(buf: Uint8Array, start: number, end: number): numbe
 export class HttpFramer {
   private readonly splitter: LineSplitter;
   private readonly out = new OutputBuilder();
-  private readonly decoder = new TextDecoder();
+  /** ignoreBOM: a leading U+FEFF is content to keep (the default decoder would strip it). */
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   /** Per chunk: whether it is valid UTF-8 / ASCII text decoded once for filters. */
   private chunk: Uint8Array | null = null;
   private chunkUtf8 = false;

@@ -18,6 +18,8 @@ export class LineSplitter {
   /** Inside a line already over the maximum: its bytes are skipped up to the next newline. */
   private discarding = false;
   private discardedBytes = 0;
+  /** The last byte held or discarded for the current partial line was "\r". */
+  private lastCR = false;
 
   constructor(
     private readonly maxLineBytes: number,
@@ -39,13 +41,15 @@ export class LineSplitter {
         this.addPartial(chunk);
         return;
       }
+      // The line's "\r" before "\n" (if any) is in this chunk, or was the last byte held.
+      const cr = nl > 0 ? chunk[nl - 1] === CR : this.lastCR;
       if (this.discarding) {
-        this.endDiscard(nl);
+        this.endDiscard(nl, cr);
       } else if (this.carryBytes + nl > this.maxLineBytes + 1) {
         this.carry = [];
         this.discardedBytes = this.carryBytes;
         this.carryBytes = 0;
-        this.endDiscard(nl);
+        this.endDiscard(nl, cr);
       } else {
         const line = new Uint8Array(this.carryBytes + nl + 1);
         let off = 0;
@@ -56,6 +60,7 @@ export class LineSplitter {
         line.set(chunk.subarray(0, nl + 1), off);
         this.carry = [];
         this.carryBytes = 0;
+        this.lastCR = false;
         this.emit(line, 0, line.length - 1, onLine);
       }
       pos = nl + 1;
@@ -74,7 +79,7 @@ export class LineSplitter {
   /** At EOF: a last line without a newline is still a line. */
   finish(onLine: OnLine): void {
     if (this.discarding) {
-      this.endDiscard(0);
+      this.endDiscard(0, this.lastCR);
       return;
     }
     if (this.carryBytes === 0) return;
@@ -86,18 +91,24 @@ export class LineSplitter {
     }
     this.carry = [];
     this.carryBytes = 0;
+    this.lastCR = false;
     let end = line.length;
     if (end > 0 && line[end - 1] === CR) end--;
-    if (end > 0) onLine(line, 0, end, false);
+    if (end > this.maxLineBytes) this.onTooLong(end);
+    else if (end > 0) onLine(line, 0, end, false);
   }
 
-  /** Forgets a partial line (the connection it came from is gone). Returns its size. */
+  /**
+   * Forgets a partial line (the connection it came from is gone). Returns its size
+   * (also for a line already over the maximum, whose end will now never be seen).
+   */
   reset(): number {
-    const dropped = this.carryBytes;
+    const dropped = this.carryBytes + this.discardedBytes;
     this.carry = [];
     this.carryBytes = 0;
     this.discarding = false;
     this.discardedBytes = 0;
+    this.lastCR = false;
     return dropped;
   }
 
@@ -112,6 +123,8 @@ export class LineSplitter {
   }
 
   private addPartial(piece: Uint8Array): void {
+    if (piece.length === 0) return;
+    this.lastCR = piece[piece.length - 1] === CR;
     if (this.discarding) {
       this.discardedBytes += piece.length;
       return;
@@ -127,9 +140,11 @@ export class LineSplitter {
     }
   }
 
-  private endDiscard(extra: number): void {
-    this.onTooLong(this.discardedBytes + extra);
+  /** The dropped line ended: reports its length without its line end, as emit() does. */
+  private endDiscard(extra: number, cr: boolean): void {
+    this.onTooLong(this.discardedBytes + extra - (cr ? 1 : 0));
     this.discarding = false;
     this.discardedBytes = 0;
+    this.lastCR = false;
   }
 }

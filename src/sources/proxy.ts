@@ -7,9 +7,13 @@ import type { ProxyConfig } from "../config.ts";
 
 type Env = Record<string, string | undefined>;
 
+/** NAME, else name: the first one set and not blank (an empty HTTP_PROXY does not hide http_proxy). */
 function envValue(env: Env, name: string): string | undefined {
-  const v = env[name] ?? env[name.toLowerCase()];
-  return v && v.trim() !== "" ? v.trim() : undefined;
+  for (const n of [name, name.toLowerCase()]) {
+    const v = env[n]?.trim();
+    if (v) return v;
+  }
+  return undefined;
 }
 
 function parseIPv4(s: string): bigint | null {
@@ -43,7 +47,9 @@ function parseIPv6(s: string): bigint | null {
   return v;
 }
 
-function parseIp(s: string): { bits: number; value: bigint } | null {
+type Ip = { bits: number; value: bigint };
+
+function parseIp(s: string): Ip | null {
   const v4 = parseIPv4(s);
   if (v4 !== null) return { bits: 32, value: v4 };
   const v6 = parseIPv6(s);
@@ -55,28 +61,49 @@ function stripBrackets(host: string): string {
   return host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
 }
 
+/** ::ffff:a.b.c.d is the IPv4 address a.b.c.d: compared as such. */
+function unmap(ip: Ip): Ip {
+  return ip.bits === 128 && ip.value >> 32n === 0xffffn ? { bits: 32, value: ip.value & 0xffffffffn } : ip;
+}
+
 /** True when `host` matches one NO_PROXY entry. */
 export function matchesNoProxy(host: string, entry: string): boolean {
-  const h = stripBrackets(host.toLowerCase());
+  const h = stripBrackets(host.toLowerCase()).replace(/\.$/, "");
   let e = entry.trim().toLowerCase();
   if (e === "") return false;
   if (e === "*") return true;
   if (e.includes("/")) {
-    const [addr, lenText] = e.split("/");
-    const net = parseIp(stripBrackets(addr ?? ""));
-    const ip = parseIp(h);
-    const len = Number(lenText);
-    if (!net || !ip || net.bits !== ip.bits || !Number.isInteger(len) || len < 0 || len > net.bits) return false;
+    const [addr, lenText, extra] = e.split("/");
+    let net = parseIp(stripBrackets(addr ?? ""));
+    const hostIp = parseIp(h);
+    if (!net || !hostIp || extra !== undefined || !/^\d{1,3}$/.test(lenText ?? "")) return false;
+    let len = Number(lenText);
+    if (len > net.bits) return false;
+    // An IPv4-mapped network (::ffff:10.0.0.0/104) is the IPv4 one (10.0.0.0/8).
+    const v4net = unmap(net);
+    if (v4net.bits === 32 && len >= 96) {
+      net = v4net;
+      len -= 96;
+    }
+    // Mixed families never match (as in the reference); a mapped host counts as IPv4.
+    const ip = unmap(hostIp);
+    if (ip.bits !== net.bits) return false;
     const shift = BigInt(net.bits - len);
     return net.value >> shift === ip.value >> shift;
   }
-  // "host:port" entries: the port is ignored (IPv6 entries have several colons).
-  if (!e.startsWith("[") && (e.match(/:/g) ?? []).length === 1) e = e.slice(0, e.indexOf(":"));
-  e = stripBrackets(e);
+  // "host:port" and "[v6]:port" entries: the port is ignored (bare IPv6 entries have several colons).
+  if (e.startsWith("[")) {
+    const close = e.indexOf("]");
+    if (close > 0) e = e.slice(1, close);
+  } else if ((e.match(/:/g) ?? []).length === 1) e = e.slice(0, e.indexOf(":"));
+  e = e.replace(/\.$/, "");
   const ipEntry = parseIp(e);
   if (ipEntry) {
     const ip = parseIp(h);
-    return ip !== null && ip.bits === ipEntry.bits && ip.value === ipEntry.value;
+    if (ip === null) return false;
+    const a = unmap(ip);
+    const b = unmap(ipEntry);
+    return a.bits === b.bits && a.value === b.value;
   }
   if (e.startsWith("*.")) e = e.slice(1);
   if (e.startsWith(".")) return h.endsWith(e) || h === e.slice(1);
