@@ -13,8 +13,10 @@ mkdirSync(dirname(out), { recursive: true });
 const args = [
   "build",
   "--compile",
-  "--minify-syntax",
-  "--minify-whitespace",
+  "--minify",
+  // Precompiled bytecode: the binary starts in ~10 ms instead of ~40 ms.
+  "--bytecode",
+  "--format=esm",
   "--sourcemap=none",
   "--no-compile-autoload-dotenv",
   "--no-compile-autoload-bunfig",

@@ -4,9 +4,9 @@
 //   anything else                                       -> the line verbatim
 // Output is one "\n"-terminated line per record, valid UTF-8 (invalid bytes
 // replaced with U+FFFD and counted), filtered by --include/--exclude.
-import { isAscii, isUtf8 } from "node:buffer";
+import { isUtf8 } from "node:buffer";
 import type { LineFilter } from "./filter.ts";
-import { LineSplitter } from "./lines.ts";
+import { asBuffer, LineSplitter } from "./lines.ts";
 import { OutputBuilder } from "./output.ts";
 import type { QueueEntry } from "../queue.ts";
 
@@ -71,13 +71,12 @@ export class HttpFramer {
   private readonly out = new OutputBuilder();
   /** ignoreBOM: a leading U+FEFF is content to keep (the default decoder would strip it). */
   private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  /** Per chunk: whether it is valid UTF-8 / ASCII text decoded once for filters. */
-  private chunk: Uint8Array | null = null;
+  /** The chunk being framed, and whether it is valid UTF-8 as a whole. */
+  private chunk: Buffer | null = null;
   private chunkUtf8 = false;
-  private chunkText: string | null = null;
   /** Complete lines seen so far (forwarded or not). */
   linesSeen = 0;
-  private readonly onLine = (buf: Uint8Array, start: number, end: number, lf: boolean) => this.line(buf, start, end, lf);
+  private readonly onLine = (buf: Buffer, start: number, end: number, lf: boolean) => this.line(buf, start, end, lf);
 
   constructor(
     private readonly filter: LineFilter | null,
@@ -88,13 +87,12 @@ export class HttpFramer {
   }
 
   /** Frames one chunk; returns what is ready to forward, or null. */
-  feed(chunk: Uint8Array): QueueEntry | null {
+  feed(bytes: Uint8Array): QueueEntry | null {
+    const chunk = asBuffer(bytes);
     this.chunk = chunk;
     this.chunkUtf8 = isUtf8(chunk);
-    this.chunkText = this.filter !== null && isAscii(chunk) ? this.decoder.decode(chunk) : null;
     this.splitter.push(chunk, this.onLine);
     this.chunk = null;
-    this.chunkText = null;
     return this.out.take();
   }
 
@@ -109,7 +107,7 @@ export class HttpFramer {
     return this.splitter.reset();
   }
 
-  private line(buf: Uint8Array, start: number, end: number, lf: boolean): void {
+  private line(buf: Buffer, start: number, end: number, lf: boolean): void {
     this.linesSeen++;
     const p = payloadStart(buf, start, end);
     if (p < 0) {
@@ -121,27 +119,27 @@ export class HttpFramer {
       this.events.skipped();
       return;
     }
-    const inChunk = buf === this.chunk;
-    let content = buf.subarray(p, end);
-    const valid = (inChunk && this.chunkUtf8) || isUtf8(content);
+    // Hot path: offsets only, no view or copy per line until the output copy.
+    const valid = (buf === this.chunk && this.chunkUtf8) || isUtf8(buf.subarray(p, end));
+    let content: Uint8Array | null = null;
     if (!valid) {
       this.events.invalidUtf8();
-      content = enc.encode(this.decoder.decode(content));
+      content = enc.encode(this.decoder.decode(buf.subarray(p, end)));
     }
     if (this.filter !== null) {
-      const text = inChunk && this.chunkText !== null ? this.chunkText.substring(p, end) : this.decoder.decode(content);
+      const text = content === null ? buf.toString("utf8", p, end) : this.decoder.decode(content);
       const verdict = this.filter.check(text);
       if (verdict !== "pass") {
         this.events.filtered(verdict);
         return;
       }
     }
-    if (valid && lf) this.out.addRange(buf, p, end + 1);
-    else this.out.addLine(content);
+    if (content === null && lf) this.out.addRange(buf, p, end + 1);
+    else this.out.addLine(content ?? buf.subarray(p, end));
   }
 
-  private comment(buf: Uint8Array, start: number, end: number): void {
-    const m = LAGGED.exec(this.decoder.decode(buf.subarray(start, Math.min(end, start + 80))));
+  private comment(buf: Buffer, start: number, end: number): void {
+    const m = LAGGED.exec(buf.toString("utf8", start, Math.min(end, start + 80)));
     if (m) this.events.lagged(Number(m[1]));
   }
 }

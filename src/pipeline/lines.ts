@@ -1,4 +1,6 @@
-// Byte chunks -> lines, without copying where a line lies inside one chunk.
+// Byte chunks -> lines, as offsets into the chunk (no copy where a line lies
+// inside one chunk; chunks are seen as Buffers so callers can copy and
+// decode ranges without creating a view per line).
 // Handles LF and CRLF ends, lines split across chunks, a last line without a
 // newline at EOF, and lines longer than a maximum (dropped and reported).
 
@@ -7,7 +9,12 @@
  * `lf` is true when buf[end] is the "\n" that ended it (so buf[start, end + 1)
  * is the line with its newline, ready to forward without a copy).
  */
-export type OnLine = (buf: Uint8Array, start: number, end: number, lf: boolean) => void;
+export type OnLine = (buf: Buffer, start: number, end: number, lf: boolean) => void;
+
+/** The same bytes as a Buffer, without a copy. */
+export function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
 
 const LF = 10;
 const CR = 13;
@@ -32,7 +39,8 @@ export class LineSplitter {
     return this.carryBytes;
   }
 
-  push(chunk: Uint8Array, onLine: OnLine): void {
+  push(bytes: Uint8Array, onLine: OnLine): void {
+    const chunk = asBuffer(bytes);
     const len = chunk.length;
     let pos = 0;
     if (this.discarding || this.carryBytes > 0) {
@@ -51,7 +59,7 @@ export class LineSplitter {
         this.carryBytes = 0;
         this.endDiscard(nl, cr);
       } else {
-        const line = new Uint8Array(this.carryBytes + nl + 1);
+        const line = Buffer.allocUnsafe(this.carryBytes + nl + 1);
         let off = 0;
         for (const piece of this.carry) {
           line.set(piece, off);
@@ -83,7 +91,7 @@ export class LineSplitter {
       return;
     }
     if (this.carryBytes === 0) return;
-    const line = new Uint8Array(this.carryBytes);
+    const line = Buffer.allocUnsafe(this.carryBytes);
     let off = 0;
     for (const piece of this.carry) {
       line.set(piece, off);
@@ -112,7 +120,7 @@ export class LineSplitter {
     return dropped;
   }
 
-  private emit(buf: Uint8Array, start: number, nl: number, onLine: OnLine): void {
+  private emit(buf: Buffer, start: number, nl: number, onLine: OnLine): void {
     let end = nl;
     if (end > start && buf[end - 1] === CR) end--;
     if (end - start > this.maxLineBytes) {
@@ -130,7 +138,8 @@ export class LineSplitter {
       return;
     }
     // Copy: the chunk's buffer may be reused by the reader after we return.
-    this.carry.push(piece.slice());
+    // (Buffer.from copies; Buffer#slice would only make a view.)
+    this.carry.push(Buffer.from(piece));
     this.carryBytes += piece.length;
     if (this.carryBytes > this.maxLineBytes + 1) {
       this.discarding = true;

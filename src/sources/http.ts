@@ -140,10 +140,19 @@ export class HttpSource implements Source {
         this.metrics.linesDropped.inc(n, { reason: "lagged" });
         this.log.warnLimited("lagged", "the source skipped entries (its buffer overran before we read them)", { source: this.target.label, skipped: n });
       },
-      filtered: (by) => this.metrics.linesFiltered.inc(1, { filter: by }),
-      skipped: () => this.metrics.linesSkipped.inc(1),
-      invalidUtf8: () => this.metrics.invalidUtf8.inc(1),
+      // Per-line events are counted here and added to the metrics once per chunk.
+      filtered: (by) => (by === "include" ? counts.include++ : counts.exclude++),
+      skipped: () => counts.skipped++,
+      invalidUtf8: () => counts.invalid++,
     });
+    const counts = { include: 0, exclude: 0, skipped: 0, invalid: 0 };
+    const flushCounts = () => {
+      if (counts.include > 0) this.metrics.linesFiltered.inc(counts.include, { filter: "include" });
+      if (counts.exclude > 0) this.metrics.linesFiltered.inc(counts.exclude, { filter: "exclude" });
+      if (counts.skipped > 0) this.metrics.linesSkipped.inc(counts.skipped);
+      if (counts.invalid > 0) this.metrics.invalidUtf8.inc(counts.invalid);
+      counts.include = counts.exclude = counts.skipped = counts.invalid = 0;
+    };
     let received = 0;
     try {
       const res = await fetch(this.target.url, {
@@ -193,6 +202,7 @@ export class HttpSource implements Source {
         this.metrics.bytesRead.inc(value.length, { source: kind });
         const seen = framer.linesSeen;
         const entry = framer.feed(value);
+        flushCounts();
         if (framer.linesSeen > seen) {
           lastLine = lastData;
           this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
@@ -205,6 +215,7 @@ export class HttpSource implements Source {
       if (abortReason) throw abortReason;
       const seen = framer.linesSeen;
       const last = framer.finish();
+      flushCounts();
       this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
       if (last) {
         const wait = this.queue.push(last);
