@@ -86,6 +86,11 @@ export class Metrics {
   readonly sinkConnected = new Gauge("sink_connected", "1 while the sink connection is up.");
   readonly sourceConnected = new Gauge("source_connected", "1 while the source stream is open.");
   readonly queueBytes = new Gauge("queue_bytes", "Bytes waiting in the memory queue (including the write in flight).");
+  readonly watchRestarts = new Counter("watch_restarts_total", "Pod watch restarts, by cause (timeout, error, silent).");
+  readonly watchRelists = new Counter("watch_relists_total", "Pod relists after the watch history expired (410).");
+  readonly logStreamsActive = new Gauge("log_streams_active", "Kubernetes log requests open now.");
+  readonly logStreamsWaiting = new Gauge("log_streams_waiting", "Kubernetes log streams waiting for a --max-log-requests slot.");
+  readonly duplicatesSkipped = new Counter("duplicates_skipped_total", "Lines skipped on resume because they were already forwarded.");
   readonly lastWriteSeconds = new Gauge("last_write_timestamp_seconds", "Unix time of the last successful sink write.");
 
   all(): Metric[] {

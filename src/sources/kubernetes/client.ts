@@ -1,0 +1,215 @@
+// Talking to the API server: credentials from @kubernetes/client-node's
+// KubeConfig (KUBECONFIG, ~/.kube/config or the in-cluster service account;
+// client certificates, tokens, token files, exec plugins), requests through our
+// own HTTP/1.1 client (src/http/raw-client.ts) because Bun's fetch caps
+// concurrent requests at 256 and client-node's own HTTP ignores the cluster CA
+// under Bun.
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../log.ts";
+import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
+import { StartupError } from "../../startup-error.ts";
+import { proxyFor } from "../proxy.ts";
+import { pemBlocks } from "../tls.ts";
+
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+export interface KubeRequestOptions {
+  signal?: AbortSignal;
+  /** Time allowed for the response head; 0 for follow streams (the head comes with the first line). */
+  headersTimeoutMs?: number;
+}
+
+/** The Status object the API answers errors with. */
+export interface ApiStatus {
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+export class KubeClient {
+  private kc: KubeConfig;
+  private auth: { headers: Record<string, string>; tls: TlsSettings; at: number } | null = null;
+
+  constructor(
+    private readonly load: () => KubeConfig,
+    readonly server: URL,
+    readonly namespace: string,
+    private readonly cfg: Config,
+    private readonly log: Logger,
+  ) {
+    this.kc = load();
+  }
+
+  /** Headers and TLS for the next request; re-derived at least every minute (rotated token files). */
+  private async credentials(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
+    if (this.auth && Date.now() - this.auth.at < 30_000) return this.auth;
+    const opts: {
+      headers?: Record<string, string>;
+      ca?: Buffer | string;
+      cert?: Buffer | string;
+      key?: Buffer | string;
+      rejectUnauthorized?: boolean;
+      servername?: string;
+      auth?: string;
+    } = {};
+    // applyToHTTPSOptions is typed for node's https options; we read back what it sets.
+    await this.kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.auth) headers["Authorization"] = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+    const c = this.cfg.connection;
+    const extraCa = pemBlocks(c.caPem);
+    const ca = opts.ca !== undefined ? [opts.ca, ...extraCa] : extraCa.length > 0 ? extraCa : undefined;
+    const tls: TlsSettings = {
+      ...(ca !== undefined ? { ca } : {}),
+      ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
+      ...(opts.key !== undefined ? { key: opts.key } : {}),
+      ...(opts.servername ? { serverName: opts.servername } : {}),
+      rejectUnauthorized: !(c.insecure || opts.rejectUnauthorized === false),
+    };
+    this.auth = { headers, tls, at: Date.now() };
+    return this.auth;
+  }
+
+  /** After a 401: reload the configuration (token file, exec plugin) and derive credentials anew. */
+  refreshCredentials(): void {
+    try {
+      this.kc = this.load();
+    } catch (e) {
+      this.log.warn("reloading the Kubernetes credentials failed", { error: e instanceof Error ? e.message : String(e) });
+    }
+    this.auth = null;
+  }
+
+  private proxy(): ProxySettings | undefined {
+    const c = this.cfg.connection;
+    const clusterProxy = this.kc.getCurrentCluster()?.proxyUrl;
+    const url = clusterProxy ?? proxyFor(this.server, c.proxy);
+    if (!url) return undefined;
+    const u = new URL(url);
+    const ca = pemBlocks(c.proxy.caPem);
+    return {
+      url: u,
+      ...(u.protocol === "https:" ? { tls: { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.proxy.insecure } } : {}),
+    };
+  }
+
+  /** GET `path` (with query) on the API server. */
+  async get(path: string, opts: KubeRequestOptions = {}): Promise<RawResponse> {
+    const { headers, tls } = await this.credentials();
+    const url = new URL(path, this.server);
+    // Keep a path prefix of the server URL (e.g. https://host/k8s/clusters/x).
+    if (this.server.pathname !== "/" && this.server.pathname !== "") url.pathname = this.server.pathname.replace(/\/$/, "") + path.split("?")[0];
+    const proxy = this.proxy();
+    return request({
+      url,
+      headers: { ...headers, Accept: "application/json", "User-Agent": "vigil-log-relay" },
+      ...(url.protocol === "https:" ? { tls } : {}),
+      ...(proxy ? { proxy } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      connectTimeoutMs: this.cfg.connection.connectTimeoutMs,
+      headersTimeoutMs: opts.headersTimeoutMs ?? 0,
+    });
+  }
+}
+
+/** Reads a Status object from an error response body (or wraps the text). */
+export async function readStatus(res: RawResponse): Promise<ApiStatus> {
+  const text = await res.text(64 * 1024).catch(() => "");
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v !== null && typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      return {
+        code: typeof o.code === "number" ? o.code : res.status,
+        ...(typeof o.reason === "string" ? { reason: o.reason } : {}),
+        ...(typeof o.message === "string" ? { message: o.message } : {}),
+      };
+    }
+  } catch {
+    // not JSON: keep the text
+  }
+  return { code: res.status, message: text.trim().split("\n")[0]?.slice(0, 300) || res.statusText };
+}
+
+function inCluster(): boolean {
+  return Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
+}
+
+/** Which configuration to load: KUBECONFIG, ~/.kube/config, else the in-cluster service account. */
+function configLoader(): { load: () => KubeConfig; source: string } {
+  const kubeconfig = process.env.KUBECONFIG;
+  const home = join(homedir(), ".kube", "config");
+  if (kubeconfig && kubeconfig.trim() !== "") {
+    return {
+      load: () => {
+        const kc = new KubeConfig();
+        kc.loadFromDefault();
+        return kc;
+      },
+      source: `KUBECONFIG=${kubeconfig}`,
+    };
+  }
+  if (existsSync(home)) {
+    return {
+      load: () => {
+        const kc = new KubeConfig();
+        kc.loadFromFile(home);
+        return kc;
+      },
+      source: home,
+    };
+  }
+  if (inCluster()) {
+    return {
+      load: () => {
+        const kc = new KubeConfig();
+        kc.loadFromCluster();
+        return kc;
+      },
+      source: "in-cluster service account",
+    };
+  }
+  throw new StartupError(
+    "no Kubernetes configuration: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account",
+  );
+}
+
+function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
+  if (cfg.kubernetes.namespace) return cfg.kubernetes.namespace;
+  if (source === "in-cluster service account") {
+    try {
+      const ns = readFileSync(join(SA_DIR, "namespace"), "utf8").trim();
+      if (ns) return ns;
+    } catch {
+      // fall through to the context's namespace
+    }
+  }
+  const ctx = kc.getContextObject(kc.getCurrentContext());
+  return ctx?.namespace || "default";
+}
+
+/** Loads the configuration; start-up problems are one-line StartupErrors. */
+export function createKubeClient(cfg: Config, log: Logger): KubeClient {
+  const { load, source } = configLoader();
+  let kc: KubeConfig;
+  try {
+    kc = load();
+  } catch (e) {
+    throw new StartupError(`cannot load the Kubernetes configuration (${source}): ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new StartupError(`the Kubernetes configuration (${source}) has no current cluster`);
+  let server: URL;
+  try {
+    server = new URL(cluster.server);
+  } catch {
+    throw new StartupError(`the Kubernetes configuration (${source}) names an invalid server: ${cluster.server}`);
+  }
+  const namespace = namespaceFor(cfg, kc, source);
+  log.info("kubernetes configuration loaded", { source, server: server.origin, namespace });
+  return new KubeClient(load, server, namespace, cfg, log);
+}

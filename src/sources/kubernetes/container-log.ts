@@ -1,0 +1,338 @@
+// One follow-stream of one container (one stream kind), across its instances.
+// It reopens at once after a clean end while the container runs (backoff only
+// on errors), reads a terminated instance to its end, reads the unread tail of
+// a restarted instance with previous=true, and stops when the pod is gone.
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics.ts";
+import type { ByteQueue } from "../../queue.ts";
+import { Backoff } from "../../backoff.ts";
+import { envelopeMiddle, type EnvelopeWriter } from "../../pipeline/envelope.ts";
+import type { LineFilter } from "../../pipeline/filter.ts";
+import { HttpBodyError } from "../../http/raw-client.ts";
+import { readStatus, type KubeClient } from "./client.ts";
+import { Cursor, sinceTimeFor } from "./cursor.ts";
+import type { ContainerInfo, PodInfo } from "./pod-model.ts";
+import { RecordReader } from "./records.ts";
+import type { SlotHolder, SlotPool } from "./slots.ts";
+
+export type StreamKind = "output" | "stdout" | "stderr";
+
+export interface StreamContext {
+  client: KubeClient;
+  cfg: Config;
+  queue: ByteQueue;
+  log: Logger;
+  metrics: Metrics;
+  slots: SlotPool;
+  writer: EnvelopeWriter;
+  filter: LineFilter | null;
+  /** Called when the server rejects stream= (the split falls back to one combined stream). */
+  onStreamParamRejected(message: string): void;
+}
+
+type Outcome = "eof" | "rotated" | "stopped" | "retry" | "gone" | "waiting" | "rejected-stream";
+
+/** How a deleted pod's open streams may take to drain before they are closed. */
+const DRAIN_GRACE_MS = 30_000;
+/** A stream that ended this soon without a line is not reopened at once. */
+const QUICK_EOF_MS = 2_000;
+
+export class ContainerLog implements SlotHolder {
+  private pod: PodInfo;
+  private gone = false;
+  private stopped = false;
+  private instance: string | undefined;
+  private cursor = new Cursor();
+  /** The current instance has been read to its end. */
+  private done = false;
+  /** Connected once for this instance (so a reconnect never re-applies tail/since). */
+  private connectedAt = 0;
+  private current: AbortController | null = null;
+  private rotating = false;
+  private wake: (() => void) | null = null;
+  private readonly backoff: Backoff;
+  private readonly middle: Buffer;
+  private readonly label: string;
+  private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly finished: Promise<void>;
+
+  constructor(
+    private readonly ctx: StreamContext,
+    pod: PodInfo,
+    readonly container: string,
+    readonly kind: StreamKind,
+    /** The instance present at the relay's first list: read with --tail-lines / --since-seconds. */
+    private readonly initialInstance: string | undefined,
+  ) {
+    this.pod = pod;
+    this.backoff = new Backoff(500, 30_000);
+    this.middle = envelopeMiddle({ namespace: pod.namespace, pod: pod.name, container, stream: kind });
+    this.label = `${pod.name}/${container}${kind === "output" ? "" : `(${kind})`}`;
+    this.finished = this.run().catch((e: unknown) => {
+      ctx.log.error("log stream failed", { stream: this.label, error: e instanceof Error ? e.message : String(e) });
+    });
+  }
+
+  update(pod: PodInfo): void {
+    this.pod = pod;
+    this.poke();
+  }
+
+  /** The pod was deleted: drain what is open, then stop without retrying. */
+  podGone(): void {
+    this.gone = true;
+    this.drainTimer ??= setTimeout(() => this.current?.abort(), DRAIN_GRACE_MS);
+    this.poke();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.current?.abort();
+    this.poke();
+  }
+
+  yieldSlot(): void {
+    this.rotating = true;
+    this.current?.abort();
+  }
+
+  private poke(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  /** Waits for a pod update, stop, or `ms` (when given). */
+  private waitChange(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms !== undefined ? setTimeout(() => this.poke(), ms) : undefined;
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private containerInfo(): ContainerInfo | undefined {
+    return this.pod.containers.find((c) => c.name === this.container);
+  }
+
+  private async run(): Promise<void> {
+    try {
+      while (!this.stopped) {
+        const c = this.containerInfo();
+        if (!c || !c.containerID) {
+          if (this.gone) return;
+          await this.waitChange();
+          continue;
+        }
+        if (this.instance === undefined) this.startInstance(c.containerID);
+        if (c.containerID !== this.instance) {
+          // The container restarted: finish the old instance, then start the new one from its beginning.
+          if (!this.done) await this.readPrevious(c);
+          this.startInstance(c.containerID);
+          continue;
+        }
+        if (this.done) {
+          if (this.gone) return;
+          await this.waitChange();
+          continue;
+        }
+        const terminatedBefore = c.state === "terminated" || this.gone;
+        const started = Date.now();
+        const before = this.cursorKey();
+        const outcome = await this.follow(false);
+        const quiet = this.cursorKey() === before && Date.now() - started < QUICK_EOF_MS;
+        switch (outcome) {
+          case "eof":
+            this.ctx.metrics.sourceReconnects.inc(1, { cause: "eof" });
+            if (terminatedBefore) {
+              // A request made after the container ended returns its log to the end.
+              this.done = true;
+            } else if (this.gone) {
+              return;
+            } else if (quiet) {
+              // Ended at once without a line: the container may have just exited; wait for its status.
+              await this.waitChange(this.backoff.next());
+            }
+            break;
+          case "rotated":
+            this.ctx.metrics.sourceReconnects.inc(1, { cause: "rotation" });
+            break;
+          case "stopped":
+            return;
+          case "gone":
+            return;
+          case "rejected-stream":
+            return;
+          case "waiting":
+          case "retry":
+            if (this.gone && outcome === "waiting") return;
+            await this.waitChange(this.backoff.next());
+            break;
+        }
+      }
+    } finally {
+      clearTimeout(this.drainTimer);
+    }
+  }
+
+  /** The cursor as a value (its state object changes in place on ties). */
+  private cursorKey(): string {
+    const st = this.cursor.state;
+    return st === null ? "" : `${st.ts}#${st.count}`;
+  }
+
+  private startInstance(id: string): void {
+    this.instance = id;
+    this.cursor = new Cursor();
+    this.done = false;
+    this.connectedAt = 0;
+  }
+
+  /** The unread tail of a restarted instance (if it is still the previous one). */
+  private async readPrevious(c: ContainerInfo): Promise<void> {
+    if (c.lastContainerID !== this.instance) {
+      if (this.cursor.state !== null || this.connectedAt > 0) {
+        this.ctx.log.warn("container restarted more than once before its log was read to the end; the unread rest of that instance is gone", {
+          stream: this.label,
+        });
+      }
+      return;
+    }
+    for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
+      const outcome = await this.follow(true);
+      if (outcome === "eof" || outcome === "gone" || outcome === "stopped" || outcome === "rejected-stream") return;
+      if (outcome === "rotated") {
+        attempt--;
+        continue;
+      }
+      await this.waitChange(this.backoff.next());
+    }
+  }
+
+  private query(previous: boolean): string {
+    const k = this.ctx.cfg.kubernetes;
+    const q = new URLSearchParams({ container: this.container, timestamps: "true" });
+    if (previous) q.set("previous", "true");
+    else q.set("follow", "true");
+    const st = this.cursor.state;
+    if (st !== null) {
+      q.set("sinceTime", sinceTimeFor(st.ts));
+    } else if (this.connectedAt > 0) {
+      // Connected before but no line yet: nothing older than that connect is wanted.
+      q.set("sinceTime", new Date(Math.floor(this.connectedAt / 1000) * 1000 - 2000).toISOString().slice(0, 19) + "Z");
+    } else if (this.instance === this.initialInstance && !previous) {
+      if (k.tailLines > 0) q.set("tailLines", String(k.tailLines));
+      else if (k.sinceSeconds > 0) q.set("sinceSeconds", String(k.sinceSeconds));
+    }
+    if (this.kind === "stdout") q.set("stream", "Stdout");
+    if (this.kind === "stderr") q.set("stream", "Stderr");
+    return `/api/v1/namespaces/${encodeURIComponent(this.pod.namespace)}/pods/${encodeURIComponent(this.pod.name)}/log?${q}`;
+  }
+
+  /** One request, holding a slot; reads records until the body ends. */
+  private async follow(previous: boolean): Promise<Outcome> {
+    const ac = new AbortController();
+    this.current = ac;
+    let release: (() => void) | null = null;
+    try {
+      release = await this.ctx.slots.acquire(this, ac.signal);
+    } catch {
+      this.current = null;
+      return this.stopped ? "stopped" : "retry";
+    }
+    this.rotating = false;
+    const reader = new RecordReader(this.cursor, this.ctx.writer, this.middle, this.ctx.filter, this.ctx.cfg.maxLineBytes);
+    try {
+      const path = this.query(previous);
+      const res = await this.ctx.client.get(path, { signal: ac.signal, headersTimeoutMs: 0 });
+      if (res.status !== 200) return await this.failed(res.status, await readStatus(res), previous);
+      if (this.connectedAt === 0) this.connectedAt = Date.now();
+      this.cursor.beginResume();
+      this.ctx.log.debug("log stream open", { stream: this.label, previous });
+      while (true) {
+        const chunk = await res.read();
+        if (chunk === null) break;
+        this.ctx.metrics.bytesRead.inc(chunk.length, { source: "kubernetes" });
+        reader.push(chunk);
+        await this.deliver(reader);
+      }
+      // A clean end: a last line without a newline is still a record.
+      reader.finish();
+      await this.deliver(reader);
+      this.backoff.reset();
+      return "eof";
+    } catch (e) {
+      if (this.stopped) return "stopped";
+      if (this.rotating) return "rotated";
+      if (ac.signal.aborted && this.gone) return "gone";
+      const cut = e instanceof HttpBodyError;
+      this.ctx.metrics.sourceReconnects.inc(1, { cause: ac.signal.aborted ? "timeout" : "error" });
+      this.ctx.log.warnLimited(`log-${this.label}`, cut ? "log stream cut, resuming" : "log stream failed, retrying", {
+        stream: this.label,
+        error: e instanceof Error ? e.message : String(e),
+      });
+      return "retry";
+    } finally {
+      const partial = reader.discardPartial();
+      if (partial > 0) this.ctx.log.debug("partial line left for the resume", { stream: this.label, bytes: partial });
+      this.flushCounts(reader);
+      release?.();
+      if (this.current === ac) this.current = null;
+    }
+  }
+
+  /** Hands the records of a chunk to the queue; waits while it is full (backpressure). */
+  private async deliver(reader: RecordReader): Promise<void> {
+    if (reader.errors.length > 0) {
+      for (const text of reader.errors) {
+        this.ctx.log.warnLimited(`kubelet-${this.label}`, "the log stream carried an error instead of a log line", { stream: this.label, text });
+      }
+      reader.errors = [];
+    }
+    const taken = this.ctx.writer.take();
+    if (taken === null) return;
+    const wait = this.ctx.queue.push(taken);
+    if (wait) await wait;
+  }
+
+  private flushCounts(reader: RecordReader): void {
+    const n = reader.counts;
+    const m = this.ctx.metrics;
+    m.linesRead.inc(n.read, { source: "kubernetes" });
+    m.duplicatesSkipped.inc(n.duplicates);
+    m.linesFiltered.inc(n.filtered, { filter: "include_exclude" });
+    m.invalidUtf8.inc(n.invalidUtf8);
+    m.linesDropped.inc(n.tooLong, { reason: "too_long" });
+    n.read = n.duplicates = n.filtered = n.invalidUtf8 = n.tooLong = n.forwarded = 0;
+  }
+
+  private async failed(status: number, st: { message?: string; reason?: string }, previous: boolean): Promise<Outcome> {
+    const message = st.message ?? "";
+    const fields = { stream: this.label, status, error: message };
+    if (status === 204 || (status === 200 && message === "")) return "waiting";
+    if (status === 400 && /is waiting to start|ContainerCreating|PodInitializing/.test(message)) {
+      this.ctx.log.debug("container not started yet", fields);
+      return "waiting";
+    }
+    if (status === 400 && previous && /previous terminated container/.test(message)) return "eof";
+    if (status === 404) {
+      this.gone = true;
+      return "gone";
+    }
+    if ((status === 400 || status === 422) && /stream/.test(message) && /may not be specified|Forbidden|not supported/i.test(message)) {
+      this.ctx.onStreamParamRejected(message);
+      return "rejected-stream";
+    }
+    if (status === 401) this.ctx.client.refreshCredentials();
+    if (status === 403) {
+      this.ctx.log.warnLimited(`forbidden-${this.label}`, "not allowed to read this pod's log (the Role needs get on pods/log)", fields, 60_000);
+    } else {
+      this.ctx.log.warnLimited(`status-${this.label}`, "log request refused, retrying", fields);
+    }
+    this.ctx.metrics.sourceReconnects.inc(1, { cause: "rejected" });
+    return "retry";
+  }
+}

@@ -1,0 +1,156 @@
+// --kubernetes: the pod watch feeds a set of container log streams.
+import type { Config } from "../../config.ts";
+import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics.ts";
+import type { ByteQueue } from "../../queue.ts";
+import { EnvelopeWriter } from "../../pipeline/envelope.ts";
+import { LineFilter } from "../../pipeline/filter.ts";
+import type { Source } from "../source.ts";
+import { createKubeClient, type KubeClient } from "./client.ts";
+import { ContainerLog, type StreamContext, type StreamKind } from "./container-log.ts";
+import type { PodInfo } from "./pod-model.ts";
+import { PodWatcher, type PodListener } from "./pods.ts";
+import { SlotPool } from "./slots.ts";
+
+interface PodEntry {
+  pod: PodInfo;
+  logs: Map<string, ContainerLog>;
+}
+
+/** Keeps one ContainerLog per (pod, container, stream kind) in step with the pods. */
+class LogStreams implements PodListener {
+  private readonly pods = new Map<string, PodEntry>();
+  private firstResync = true;
+  private split: boolean;
+  private readonly ctx: StreamContext;
+
+  constructor(
+    client: KubeClient,
+    private readonly cfg: Config,
+    queue: ByteQueue,
+    private readonly log: Logger,
+    metrics: Metrics,
+  ) {
+    this.split = cfg.kubernetes.splitStreams && !cfg.kubernetes.noStreamParam;
+    const filter = new LineFilter(cfg.filter);
+    this.ctx = {
+      client,
+      cfg,
+      queue,
+      log,
+      metrics,
+      slots: new SlotPool(cfg.kubernetes.maxLogRequests, cfg.kubernetes.fairShareS * 1000, (active, waiting) => {
+        metrics.logStreamsActive.set(active);
+        metrics.logStreamsWaiting.set(waiting);
+      }),
+      writer: new EnvelopeWriter(),
+      filter: filter.empty ? null : filter,
+      onStreamParamRejected: (message) => this.splitRejected(message),
+    };
+  }
+
+  private kinds(): StreamKind[] {
+    return this.split ? ["stdout", "stderr"] : ["output"];
+  }
+
+  resync(pods: PodInfo[]): void {
+    const seen = new Set(pods.map((p) => p.uid));
+    for (const [uid, entry] of this.pods) if (!seen.has(uid)) this.remove(entry.pod);
+    for (const p of pods) this.upsert(p);
+    this.firstResync = false;
+  }
+
+  upsert(pod: PodInfo): void {
+    let entry = this.pods.get(pod.uid);
+    if (!entry) {
+      entry = { pod, logs: new Map() };
+      this.pods.set(pod.uid, entry);
+    }
+    entry.pod = pod;
+    const only = this.cfg.kubernetes.container;
+    for (const c of pod.containers) {
+      if (only !== undefined && c.name !== only) continue;
+      for (const kind of this.kinds()) {
+        const key = `${c.name}\u0000${kind}`;
+        const existing = entry.logs.get(key);
+        if (existing) existing.update(pod);
+        else entry.logs.set(key, new ContainerLog(this.ctx, pod, c.name, kind, this.firstResync ? c.containerID : undefined));
+      }
+    }
+  }
+
+  remove(pod: PodInfo): void {
+    const entry = this.pods.get(pod.uid);
+    if (!entry) return;
+    this.pods.delete(pod.uid);
+    for (const l of entry.logs.values()) {
+      l.update(pod);
+      l.podGone();
+    }
+  }
+
+  /** The server refuses stream=: fall back to one combined stream per container. */
+  private splitRejected(message: string): void {
+    if (!this.split) return;
+    this.split = false;
+    this.log.warn("the API server rejects the stream parameter (PodLogsQuerySplitStreams is off); using one combined stream per container", {
+      error: message,
+    });
+    for (const entry of this.pods.values()) {
+      for (const [key, l] of entry.logs) {
+        if (l.kind !== "output") {
+          l.stop();
+          entry.logs.delete(key);
+        }
+      }
+      this.upsert(entry.pod);
+    }
+  }
+
+  stopAll(): void {
+    for (const entry of this.pods.values()) for (const l of entry.logs.values()) l.stop();
+    this.ctx.slots.stop();
+  }
+
+  get podCount(): number {
+    return this.pods.size;
+  }
+}
+
+export class KubernetesSource implements Source {
+  private readonly client: KubeClient;
+  private watcher: PodWatcher | null = null;
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly queue: ByteQueue,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    /** The liveness tick: from the watch loop and the reconcile timer. */
+    private readonly tick: () => void,
+  ) {
+    this.client = createKubeClient(cfg, log);
+  }
+
+  get connected(): boolean {
+    return this.watcher?.established ?? false;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const streams = new LogStreams(this.client, this.cfg, this.queue, this.log, this.metrics);
+    const watcher = new PodWatcher(this.client, this.cfg, this.log, this.metrics, streams, this.tick);
+    this.watcher = watcher;
+    // The reconcile tick keeps /healthz fresh while the watch loop is alive (it
+    // may legitimately be quiet between bookmarks); a stuck loop goes stale.
+    const staleAfterMs = 10 * 60_000;
+    const reconcile = setInterval(() => {
+      if (Date.now() - watcher.lastProgress < staleAfterMs) this.tick();
+    }, Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000);
+    try {
+      await watcher.run(signal);
+    } finally {
+      clearInterval(reconcile);
+      streams.stopAll();
+    }
+  }
+}
