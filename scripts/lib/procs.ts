@@ -1,0 +1,65 @@
+// Small process helpers shared by the demo and the benchmarks.
+import type { Subprocess } from "bun";
+
+/** Reads the first stdout line of a process as JSON (its "ready" line). */
+export async function readyLine<T>(proc: Subprocess<"ignore" | "pipe" | "inherit", "pipe", "pipe" | "inherit" | "ignore">, what: string, timeoutMs = 30_000): Promise<T> {
+  const reader = proc.stdout.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  const timer = setTimeout(() => proc.kill(), timeoutMs);
+  try {
+    while (!buf.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${what} ended before it was ready`);
+      buf += dec.decode(value, { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    reader.releaseLock();
+  }
+  return JSON.parse(buf.slice(0, buf.indexOf("\n"))) as T;
+}
+
+/** Waits for the relay's "health check listening address=…/healthz" line on stderr, passing stderr through when asked. */
+export async function healthUrl(proc: Subprocess<"ignore" | "pipe" | "inherit", "pipe" | "inherit" | "ignore", "pipe">, echo: (line: string) => void): Promise<string> {
+  const reader = proc.stderr.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  let found: string | null = null;
+  while (found === null) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the relay ended before it listened");
+    buf += dec.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      echo(line);
+      const m = /address=(http:\/\/\S+)\/healthz/.exec(line);
+      if (m) found = m[1] as string;
+    }
+  }
+  // Keep passing the rest of stderr through.
+  void (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buf += dec.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        echo(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+  })();
+  return found;
+}
+
+/** One metric's value summed over its label sets, from a Prometheus text page. */
+export function metricSum(page: string, name: string): number {
+  let sum = 0;
+  for (const line of page.split("\n")) {
+    if (line.startsWith(name + " ") || line.startsWith(name + "{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
