@@ -1,6 +1,7 @@
 // The relay's own log lines (consola with one reporter of ours): text or JSON,
 // always on stderr so they can never mix into a --stdout-sink stream.
-import { createConsola, type ConsolaInstance, type LogObject } from "consola";
+// consola/core: the logger without its terminal reporters (we bring our own; faster start-up).
+import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
 import type { LogFormat } from "./config.ts";
 
 export type LogFields = Record<string, string | number | boolean | undefined>;

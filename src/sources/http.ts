@@ -1,7 +1,9 @@
-// --source-url and --source-socket: one reader for both. Bun's fetch streams the
-// body (chunked decoding included, also over a Unix socket via its `unix`
-// option) and stops reading the socket while we do not read the body, so
-// waiting on the queue here is real backpressure on the server.
+// --source-url and --source-socket: one reader for both, on our HTTP/1.1
+// client (src/http/raw-client.ts): it decodes chunked bodies, also over a Unix
+// socket, pauses the socket while we do not read (so waiting on the queue here
+// is real backpressure on the server), delivers the bytes that arrive together
+// with a close (Bun's fetch may drop those), and verifies a proxy with its own
+// CA and insecure settings.
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
@@ -9,6 +11,7 @@ import type { ByteQueue } from "../queue.ts";
 import { Backoff, sleep } from "../backoff.ts";
 import { HttpFramer } from "../pipeline/framing.ts";
 import { LineFilter } from "../pipeline/filter.ts";
+import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
 import { proxyFor } from "./proxy.ts";
 import { pemBlocks } from "./tls.ts";
 import type { Source } from "./source.ts";
@@ -20,7 +23,7 @@ export interface HttpSourceHooks {
 }
 
 interface Target {
-  url: string;
+  url: URL;
   /** What the logs call the source. */
   label: string;
   unix?: string;
@@ -40,11 +43,13 @@ export class HttpSource implements Source {
   private open = false;
   /** After a clean EOF the reconnect is routine: logged at debug level only. */
   private quietConnect = false;
+  /** The current attempt got a 2xx response (the reference resets failures and backoff then). */
+  private attemptConnected = false;
   private readonly target: Target;
   private readonly backoff: Backoff;
   private readonly filter: LineFilter | null;
-  private readonly tls: BunFetchRequestInitTLS | undefined;
-  private readonly proxy: string | undefined;
+  private readonly tls: TlsSettings | undefined;
+  private readonly proxy: ProxySettings | undefined;
 
   constructor(
     private readonly cfg: Config,
@@ -59,16 +64,23 @@ export class HttpSource implements Source {
     this.filter = filter.empty ? null : filter;
     if (cfg.source === "socket") {
       const path = cfg.sourcePath;
-      this.target = { url: `http://localhost${path}`, unix: cfg.sourceSocket, label: `unix:${cfg.sourceSocket}${path}`, kind: "socket" };
+      this.target = { url: new URL(`http://localhost${path}`), unix: cfg.sourceSocket, label: `unix:${cfg.sourceSocket}${path}`, kind: "socket" };
       this.tls = undefined;
       this.proxy = undefined;
     } else {
-      const url = cfg.sourceUrl ?? "";
-      this.target = { url, label: url, kind: "url" };
-      this.proxy = proxyFor(new URL(url), c.proxy);
-      const ca = [...pemBlocks(c.caPem), ...(this.proxy ? pemBlocks(c.proxy.caPem) : [])];
-      const insecure = c.insecure || (this.proxy !== undefined && c.proxy.insecure && url.startsWith("http:"));
-      this.tls = ca.length > 0 || insecure ? { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !insecure } : undefined;
+      const url = new URL(cfg.sourceUrl ?? "");
+      this.target = { url, label: url.href, kind: "url" };
+      const ca = pemBlocks(c.caPem);
+      this.tls = { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.insecure };
+      const proxy = proxyFor(url, c.proxy);
+      if (proxy) {
+        const proxyUrl = new URL(proxy);
+        const proxyCa = pemBlocks(c.proxy.caPem);
+        this.proxy = {
+          url: proxyUrl,
+          ...(proxyUrl.protocol === "https:" ? { tls: { ...(proxyCa.length > 0 ? { ca: proxyCa } : {}), rejectUnauthorized: !c.proxy.insecure } } : {}),
+        };
+      }
     }
   }
 
@@ -81,6 +93,7 @@ export class HttpSource implements Source {
     let failures = 0;
     while (!signal.aborted) {
       this.hooks.onAttempt?.();
+      this.attemptConnected = false;
       let received = 0;
       try {
         received = await this.stream(signal);
@@ -94,6 +107,12 @@ export class HttpSource implements Source {
         if (received === 0) await sleep(this.cfg.connection.reconnectDelayMs, signal);
       } catch (e) {
         if (signal.aborted) return;
+        // A stream that connected and broke later is a first failure again, with the
+        // first delay: only failures in a row count towards --source-reconnect-retries.
+        if (this.attemptConnected) {
+          failures = 0;
+          this.backoff.reset();
+        }
         failures++;
         this.quietConnect = false;
         const failure = e instanceof StreamFailure ? e : new StreamFailure(errorText(e), "error");
@@ -126,10 +145,6 @@ export class HttpSource implements Source {
     };
     const onStop = () => controller.abort();
     stop.addEventListener("abort", onStop, { once: true });
-    const connectTimer =
-      c.connectTimeoutMs > 0
-        ? setTimeout(() => abort(new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms`, "timeout")), c.connectTimeoutMs)
-        : undefined;
     let watchdog: ReturnType<typeof setInterval> | undefined;
     const framer = new HttpFramer(this.filter, this.cfg.maxLineBytes, {
       tooLong: (n) => {
@@ -154,23 +169,30 @@ export class HttpSource implements Source {
       counts.include = counts.exclude = counts.skipped = counts.invalid = 0;
     };
     let received = 0;
+    let res: RawResponse | undefined;
     try {
-      const res = await fetch(this.target.url, {
+      res = await request({
+        url: this.target.url,
         signal: controller.signal,
-        headers: { accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "cache-control": "no-cache" },
+        headers: { Accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "Cache-Control": "no-cache", "User-Agent": "vigil-log-relay" },
         ...(this.target.unix ? { unix: this.target.unix } : {}),
-        ...(this.tls ? { tls: this.tls } : {}),
-        ...(this.target.kind === "url" ? { proxy: this.proxy ? { url: this.proxy, respectNoProxy: false } : false } : {}),
-        keepalive: false,
+        ...(this.tls && this.target.url.protocol === "https:" ? { tls: this.tls } : {}),
+        ...(this.proxy ? { proxy: this.proxy } : {}),
+        // The reference's connect timeout covers the connection and the response head.
+        connectTimeoutMs: c.connectTimeoutMs,
+        headersTimeoutMs: c.connectTimeoutMs,
       }).catch((e: unknown) => {
-        throw abortReason ?? new StreamFailure(errorText(e), "error");
+        if (abortReason) throw abortReason;
+        if (e instanceof HttpConnectError && (e.kind === "connect-timeout" || e.kind === "headers-timeout")) {
+          throw new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms (${e.message})`, "timeout");
+        }
+        throw new StreamFailure(errorText(e), "error");
       });
-      clearTimeout(connectTimer);
-      if (!res.ok) {
-        const body = (await res.text().catch(() => "")).trim().split("\n")[0]?.slice(0, 200) ?? "";
+      if (res.status < 200 || res.status > 299) {
+        const body = (await res.text(64 * 1024).catch(() => "")).trim().split("\n")[0]?.slice(0, 200) ?? "";
         throw new StreamFailure(`HTTP ${res.status}${body ? `: ${body}` : ""}`, "rejected");
       }
-      if (!res.body) return 0;
+      this.attemptConnected = true;
       this.open = true;
       this.metrics.sourceConnected.set(1);
       if (this.quietConnect) this.log.debug("source connected", { source: this.target.label, status: res.status });
@@ -186,17 +208,16 @@ export class HttpSource implements Source {
           else if (c.idleTimeoutMs > 0 && now - lastLine > c.idleTimeoutMs) abort(new StreamFailure(`no complete line for ${c.idleTimeoutMs} ms (--source-idle-timeout)`, "timeout"));
         }, tick);
       }
-      const reader = res.body.getReader();
+      const body: RawResponse = res;
       const kind = this.target.kind;
       while (true) {
-        let chunk: Awaited<ReturnType<typeof reader.read>>;
+        let value: Uint8Array | null;
         try {
-          chunk = await reader.read();
+          value = await body.read();
         } catch (e) {
-          throw abortReason ?? new StreamFailure(`read error: ${errorText(e)}`, "error");
+          throw abortReason ?? new StreamFailure(`${e instanceof HttpBodyError ? "stream cut" : "read error"}: ${errorText(e)}`, "error");
         }
-        if (chunk.done) break;
-        const value = chunk.value;
+        if (value === null) break;
         received += value.length;
         lastData = Date.now();
         this.metrics.bytesRead.inc(value.length, { source: kind });
@@ -223,7 +244,7 @@ export class HttpSource implements Source {
       }
       return received;
     } finally {
-      clearTimeout(connectTimer);
+      res?.close();
       clearInterval(watchdog);
       stop.removeEventListener("abort", onStop);
       if (this.open) {
