@@ -57,6 +57,8 @@ export interface RequestOptions {
   headersTimeoutMs?: number;
   /** body bytes buffered before the socket is paused (default 256 KiB); reading resumes below half */
   highWaterMark?: number;
+  /** TCP keepalive: idle time in ms before probes start (0 / absent = off). Bun fixes the probe interval and count. */
+  keepAliveMs?: number;
 }
 
 export interface RawResponse {
@@ -196,6 +198,7 @@ class Exchange {
   private readonly mainTls: TlsSettings | null;
   private readonly targetHttps: boolean;
   private readonly hwm: number;
+  private readonly keepAliveMs: number;
 
   private main: Sock | null = null;
   private tunnelSock: Sock | null = null;
@@ -242,6 +245,7 @@ class Exchange {
         ? (opts.tls ?? {})
         : null;
     this.hwm = opts.highWaterMark && opts.highWaterMark > 0 ? opts.highWaterMark : DEFAULT_HIGH_WATER_MARK;
+    this.keepAliveMs = opts.keepAliveMs ?? 0;
   }
 
   start(): void {
@@ -309,6 +313,7 @@ class Exchange {
       return;
     }
     this.main = s;
+    if (this.keepAliveMs > 0 && !this.opts.unix) s.setKeepAlive(true, this.keepAliveMs);
     // a TLS socket is not writable before its handshake (write() returns 0): wait for it
     if (!this.mainTls) this.mainReady(s);
   }

@@ -181,6 +181,7 @@ export class HttpSource implements Source {
         // The reference's connect timeout covers the connection and the response head.
         connectTimeoutMs: c.connectTimeoutMs,
         headersTimeoutMs: c.connectTimeoutMs,
+        keepAliveMs: c.keepaliveIntervalS * 1000,
       }).catch((e: unknown) => {
         if (abortReason) throw abortReason;
         if (e instanceof HttpConnectError && (e.kind === "connect-timeout" || e.kind === "headers-timeout")) {

@@ -6,7 +6,7 @@
 // under Bun.
 import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { delimiter, dirname, isAbsolute, join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
@@ -30,23 +30,48 @@ export interface ApiStatus {
   message?: string;
 }
 
+/** How long derived credentials are reused; token files are re-read this often (projected tokens rotate). */
+const CREDENTIALS_TTL_MS = 30_000;
+
 export class KubeClient {
   private kc: KubeConfig;
+  /** The current user's token file (re-read with every derivation of the credentials). */
+  private tokenFile: string | undefined;
   private auth: { headers: Record<string, string>; tls: TlsSettings; at: number } | null = null;
+  /** One derivation at a time, shared by every request waiting for it (an exec plugin runs once). */
+  private deriving: Promise<{ headers: Record<string, string>; tls: TlsSettings }> | null = null;
+  private lastReload = 0;
+  /** Bumped by every reload: a derivation from an older configuration is not kept. */
+  private generation = 0;
 
   constructor(
-    private readonly load: () => KubeConfig,
+    private readonly loader: ConfigLoader,
+    kc: KubeConfig,
     readonly server: URL,
     readonly namespace: string,
     private readonly cfg: Config,
     private readonly log: Logger,
+    /** Where the configuration came from, for messages. */
+    readonly source: string,
   ) {
-    this.kc = load();
+    this.kc = kc;
+    this.tokenFile = loader.tokenFile(kc);
   }
 
   /** Headers and TLS for the next request; re-derived at least every minute (rotated token files). */
-  private async credentials(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
-    if (this.auth && Date.now() - this.auth.at < 30_000) return this.auth;
+  private credentials(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
+    if (this.auth && Date.now() - this.auth.at < CREDENTIALS_TTL_MS) return Promise.resolve(this.auth);
+    if (this.deriving === null) {
+      const p = this.derive().finally(() => {
+        if (this.deriving === p) this.deriving = null;
+      });
+      this.deriving = p;
+    }
+    return this.deriving;
+  }
+
+  private async derive(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
+    const generation = this.generation;
     const opts: {
       headers?: Record<string, string>;
       ca?: Buffer | string;
@@ -60,6 +85,20 @@ export class KubeClient {
     await this.kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.auth) headers["Authorization"] = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+    // A token file (kubeconfig tokenFile / token-file, the in-cluster token) is read here, on
+    // every derivation: client-node reads kubectl's tokenFile not at all and token-file only once.
+    const tokenFile = this.tokenFile;
+    if (tokenFile !== undefined) {
+      try {
+        const token = readFileSync(tokenFile, "utf8").trim();
+        if (token !== "") {
+          for (const k of Object.keys(headers)) if (k.toLowerCase() === "authorization") delete headers[k];
+          headers["Authorization"] = `Bearer ${token}`;
+        }
+      } catch (e) {
+        this.log.warnLimited("token-file", "cannot read the token file", { path: tokenFile, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
     const c = this.cfg.connection;
     const extraCa = pemBlocks(c.caPem);
     const ca = opts.ca !== undefined ? [opts.ca, ...extraCa] : extraCa.length > 0 ? extraCa : undefined;
@@ -70,18 +109,27 @@ export class KubeClient {
       ...(opts.servername ? { serverName: opts.servername } : {}),
       rejectUnauthorized: !(c.insecure || opts.rejectUnauthorized === false),
     };
-    this.auth = { headers, tls, at: Date.now() };
-    return this.auth;
+    const auth = { headers, tls, at: Date.now() };
+    if (generation === this.generation) this.auth = auth;
+    return auth;
   }
 
-  /** After a 401: reload the configuration (token file, exec plugin) and derive credentials anew. */
+  /**
+   * After a 401: reload the configuration (token file, exec plugin) and derive credentials anew.
+   * Many streams see the same 401 at once: one reload per second is enough for all of them.
+   */
   refreshCredentials(): void {
+    if (Date.now() - this.lastReload < 1000) return;
+    this.lastReload = Date.now();
     try {
-      this.kc = this.load();
+      this.kc = this.loader.load();
+      this.tokenFile = this.loader.tokenFile(this.kc);
     } catch (e) {
       this.log.warn("reloading the Kubernetes credentials failed", { error: e instanceof Error ? e.message : String(e) });
     }
+    this.generation++;
     this.auth = null;
+    this.deriving = null;
   }
 
   private proxy(): ProxySettings | undefined {
@@ -111,6 +159,7 @@ export class KubeClient {
       ...(proxy ? { proxy } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       connectTimeoutMs: this.cfg.connection.connectTimeoutMs,
+      keepAliveMs: this.cfg.connection.keepaliveIntervalS * 1000,
       headersTimeoutMs: opts.headersTimeoutMs ?? 0,
     });
   }
@@ -139,17 +188,66 @@ function inCluster(): boolean {
   return Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
 }
 
+interface ConfigLoader {
+  load: () => KubeConfig;
+  /** The current user's token file, if it has one. */
+  tokenFile: (kc: KubeConfig) => string | undefined;
+  source: string;
+}
+
+type Yaml = Record<string, unknown>;
+
+function yamlObj(v: unknown): Yaml {
+  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Yaml) : {};
+}
+
+/**
+ * The current user's `tokenFile` (kubectl's field) or `token-file` in these
+ * kubeconfig files (the first file naming the user wins, as kubectl merges),
+ * relative paths resolved against the file's directory.
+ */
+function kubeconfigTokenFile(files: string[], userName: string | undefined): string | undefined {
+  if (!userName) return undefined;
+  for (const file of files) {
+    let doc: unknown;
+    try {
+      doc = Bun.YAML.parse(readFileSync(file, "utf8"));
+    } catch {
+      continue;
+    }
+    const users = yamlObj(doc).users;
+    if (!Array.isArray(users)) continue;
+    for (const u of users) {
+      const entry = yamlObj(u);
+      if (entry.name !== userName) continue;
+      const user = yamlObj(entry.user);
+      const path = typeof user.tokenFile === "string" ? user.tokenFile : typeof user["token-file"] === "string" ? user["token-file"] : undefined;
+      if (path === undefined || path === "") return undefined;
+      return isAbsolute(path) ? path : join(dirname(file), path);
+    }
+  }
+  return undefined;
+}
+
+/** The in-cluster user's token file (client-node's tokenFile auth provider). */
+function authProviderTokenFile(kc: KubeConfig): string | undefined {
+  const config = yamlObj(yamlObj(kc.getCurrentUser()?.authProvider).config);
+  return typeof config.tokenFile === "string" && config.tokenFile !== "" ? config.tokenFile : undefined;
+}
+
 /** Which configuration to load: KUBECONFIG, ~/.kube/config, else the in-cluster service account. */
-function configLoader(): { load: () => KubeConfig; source: string } {
+function configLoader(): ConfigLoader {
   const kubeconfig = process.env.KUBECONFIG;
   const home = join(homedir(), ".kube", "config");
   if (kubeconfig && kubeconfig.trim() !== "") {
+    const files = kubeconfig.split(delimiter).filter((f) => f !== "");
     return {
       load: () => {
         const kc = new KubeConfig();
         kc.loadFromDefault();
         return kc;
       },
+      tokenFile: (kc) => kubeconfigTokenFile(files, kc.getCurrentUser()?.name) ?? authProviderTokenFile(kc),
       source: `KUBECONFIG=${kubeconfig}`,
     };
   }
@@ -160,6 +258,7 @@ function configLoader(): { load: () => KubeConfig; source: string } {
         kc.loadFromFile(home);
         return kc;
       },
+      tokenFile: (kc) => kubeconfigTokenFile([home], kc.getCurrentUser()?.name) ?? authProviderTokenFile(kc),
       source: home,
     };
   }
@@ -170,6 +269,7 @@ function configLoader(): { load: () => KubeConfig; source: string } {
         kc.loadFromCluster();
         return kc;
       },
+      tokenFile: authProviderTokenFile,
       source: "in-cluster service account",
     };
   }
@@ -194,10 +294,11 @@ function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
 
 /** Loads the configuration; start-up problems are one-line StartupErrors. */
 export function createKubeClient(cfg: Config, log: Logger): KubeClient {
-  const { load, source } = configLoader();
+  const loader = configLoader();
+  const { source } = loader;
   let kc: KubeConfig;
   try {
-    kc = load();
+    kc = loader.load();
   } catch (e) {
     throw new StartupError(`cannot load the Kubernetes configuration (${source}): ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -210,6 +311,6 @@ export function createKubeClient(cfg: Config, log: Logger): KubeClient {
     throw new StartupError(`the Kubernetes configuration (${source}) names an invalid server: ${cluster.server}`);
   }
   const namespace = namespaceFor(cfg, kc, source);
-  log.info("kubernetes configuration loaded", { source, server: server.origin, namespace });
-  return new KubeClient(load, server, namespace, cfg, log);
+  log.debug("kubernetes configuration loaded", { source, server: server.origin, namespace });
+  return new KubeClient(loader, kc, server, namespace, cfg, log, source);
 }
