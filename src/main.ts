@@ -17,7 +17,10 @@ import { StartupError } from "./startup-error.ts";
 
 const NAME = "vigil-log-relay";
 
-/** The liveness tick of the HTTP modes (REFERENCE: every 30 s and on each connect attempt). */
+/**
+ * The liveness tick of the HTTP modes (REFERENCE: every 30 s and on each connect
+ * attempt); at most half the max age, so /healthz never blinks stale between ticks.
+ */
 const HTTP_TICK_MS = 30_000;
 
 function fail(message: string): never {
@@ -42,7 +45,12 @@ async function run(cfg: Config): Promise<number> {
   const metrics = new Metrics();
   const queue = new ByteQueue(cfg.queueMaxBytes);
   const liveness = new Liveness(cfg.health.maxAgeS);
-  const sink: Sink = cfg.stdoutSink ? new StdoutSink(queue, metrics) : new TcpSink(cfg.tcp, queue, log, metrics);
+  const sink: Sink = cfg.stdoutSink
+    ? new StdoutSink(queue, metrics, (message) => {
+        log.error(message);
+        process.exit(1);
+      })
+    : new TcpSink(cfg.tcp, queue, log, metrics);
   const source = await createSource(cfg, queue, log, metrics, liveness);
   if (source.prepare) await source.prepare();
 
@@ -73,7 +81,7 @@ async function run(cfg: Config): Promise<number> {
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
 
-  const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), HTTP_TICK_MS);
+  const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), Math.max(100, Math.min(HTTP_TICK_MS, (cfg.health.maxAgeS * 1000) / 2)));
   sink.start();
   log.info("relay started", {
     source: cfg.source === "url" ? cfg.sourceUrl : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",

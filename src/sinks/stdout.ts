@@ -1,5 +1,9 @@
-// --stdout-sink: the same batches, written to stdout. Bun.write resolves only
-// once the bytes are written, so a slow reader of our stdout slows the sources.
+// --stdout-sink: the same batches, written to stdout through one FileSink; each
+// batch is flushed (the promise settles once the pipe took every byte) before the
+// next, so a slow reader of our stdout slows the sources. Not Bun.write(Bun.stdout):
+// with a full pipe (Bun 1.4.5) consecutive awaited Bun.write calls interleaved,
+// duplicating and splicing lines (test/integration/stdout.test.ts).
+import type { FileSink } from "bun";
 import type { Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
 import { BatchBuilder, completeBatch } from "./batch.ts";
@@ -14,7 +18,9 @@ export class StdoutSink implements Sink {
   constructor(
     private readonly queue: ByteQueue,
     private readonly metrics: Metrics,
-    private readonly write: (buf: Uint8Array) => Promise<unknown> = (buf) => Bun.write(Bun.stdout, buf),
+    /** Stdout is gone (EPIPE): nothing more can be delivered. */
+    private readonly onFatal: (message: string) => void,
+    private readonly write: (buf: Uint8Array) => Promise<unknown> = stdoutWriter(),
   ) {}
 
   start(): void {
@@ -43,8 +49,25 @@ export class StdoutSink implements Sink {
         await this.queue.waitForData();
         continue;
       }
-      await this.write(batch.buf);
+      try {
+        await this.write(batch.buf);
+      } catch (e) {
+        this.onFatal(`cannot write to stdout (--stdout-sink): ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
       completeBatch(batch, this.queue, this.metrics);
     }
   }
+}
+
+/** Writes to stdout; the promise settles once every byte is with the kernel. */
+function stdoutWriter(): (buf: Uint8Array) => Promise<unknown> {
+  let sink: FileSink | null = null;
+  return async (buf) => {
+    sink ??= Bun.stdout.writer();
+    // write() returns a promise when it could not write at once; a closed pipe rejects it.
+    const pending = sink.write(buf);
+    if (typeof pending !== "number") await pending;
+    await sink.flush();
+  };
 }
