@@ -2,6 +2,7 @@
 // always on stderr so they can never mix into a --stdout-sink stream.
 // consola/core: the logger without its terminal reporters (we bring our own; faster start-up).
 import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
+import { writeSync } from "node:fs";
 import type { LogFormat } from "./config.ts";
 
 export type LogFields = Record<string, string | number | boolean | undefined>;
@@ -57,8 +58,22 @@ export function formatJson(obj: LogObject): string {
   return JSON.stringify(rec);
 }
 
+/**
+ * Writes one line to stderr synchronously (no stream machinery to set up at
+ * start-up, lines never interleave); if stderr is a full non-blocking pipe,
+ * falls back to the buffered stream rather than blocking or losing the line.
+ */
+function writeStderr(line: string): void {
+  const text = line + "\n";
+  try {
+    writeSync(2, text);
+  } catch {
+    process.stderr.write(text);
+  }
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const write = opts.write ?? writeStderr;
   const consola: ConsolaInstance = createConsola({
     level: opts.debug ? 4 : 3,
     throttle: 0,
