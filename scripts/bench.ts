@@ -11,6 +11,8 @@ const { values } = parseArgs({
   options: {
     lines: { type: "string", default: "2000000" },
     binary: { type: "string", default: "dist/vigil-log-relay" },
+    /** The relay's --queue-max-bytes; unset: the relay's default (64 MiB), which the queue fills when the receiver is slower. */
+    "queue-max-bytes": { type: "string" },
   },
 });
 const TOTAL = Number(values.lines);
@@ -115,12 +117,14 @@ const relay = (extra: string[]) => (url: string, port: number) => [
   String(port),
   "--healthcheck",
   "127.0.0.1:0",
+  ...(values["queue-max-bytes"] ? ["--queue-max-bytes", values["queue-max-bytes"] as string] : []),
   ...extra,
 ];
 const pipe = (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | socat -b 262144 - TCP:127.0.0.1:${port}`];
 const havePipe = has("curl") && has("socat");
 
 console.log(`vigil-log-relay benchmark: ${records.toLocaleString("en-US")} records of ~${Math.round(ndjson.block.length / ndjson.records.length)} bytes, ${navigator.hardwareConcurrency} cores`);
+console.log(`relay: ${BINARY}, --queue-max-bytes ${values["queue-max-bytes"] ?? "default (67108864)"}`);
 if (!havePipe) console.log("note: curl or socat is missing: the `curl | socat` baseline is skipped (apt-get install curl socat)");
 
 const results: Array<[Result, Result | null]> = [];
