@@ -54,7 +54,7 @@ export class KubeClient {
     /** Where the configuration came from, for messages. */
     readonly source: string,
   ) {
-    this.kc = kc;
+    this.kc = allowPlainHttp(kc);
     this.tokenFile = loader.tokenFile(kc);
   }
 
@@ -122,7 +122,7 @@ export class KubeClient {
     if (Date.now() - this.lastReload < 1000) return;
     this.lastReload = Date.now();
     try {
-      this.kc = this.loader.load();
+      this.kc = allowPlainHttp(this.loader.load());
       this.tokenFile = this.loader.tokenFile(this.kc);
     } catch (e) {
       this.log.warn("reloading the Kubernetes credentials failed", { error: e instanceof Error ? e.message : String(e) });
@@ -186,6 +186,18 @@ export async function readStatus(res: RawResponse): Promise<ApiStatus> {
 
 function inCluster(): boolean {
   return Boolean(process.env.KUBERNETES_SERVICE_HOST && process.env.KUBERNETES_SERVICE_PORT);
+}
+
+/**
+ * client-node refuses to derive options for an http:// server (e.g. `kubectl
+ * proxy`) unless the cluster skips TLS verification, which means nothing
+ * without TLS: mark such a cluster so, as kubectl accepts it as it is.
+ */
+function allowPlainHttp(kc: KubeConfig): KubeConfig {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || !cluster.server.startsWith("http:") || cluster.skipTLSVerify) return kc;
+  kc.clusters = kc.clusters.map((c) => (c === cluster ? { ...c, skipTLSVerify: true } : c));
+  return kc;
 }
 
 interface ConfigLoader {

@@ -11,7 +11,7 @@ import { envelopeMiddle, type EnvelopeWriter } from "../../pipeline/envelope.ts"
 import type { LineFilter } from "../../pipeline/filter.ts";
 import { HttpBodyError } from "../../http/raw-client.ts";
 import { readStatus, type KubeClient } from "./client.ts";
-import { Cursor, sinceTimeFor } from "./cursor.ts";
+import { Cursor, sinceTimeFor, type CursorState } from "./cursor.ts";
 import type { ContainerInfo, PodInfo } from "./pod-model.ts";
 import { RecordReader } from "./records.ts";
 import type { SlotHolder, SlotPool } from "./slots.ts";
@@ -31,12 +31,18 @@ export interface StreamContext {
   onStreamParamRejected(message: string): void;
 }
 
-type Outcome = "eof" | "rotated" | "stopped" | "retry" | "gone" | "waiting" | "rejected-stream";
+type Outcome = "eof" | "rotated" | "restarted" | "stopped" | "retry" | "reauth" | "gone" | "waiting" | "rejected-stream";
 
 /** How a deleted pod's open streams may take to drain before they are closed. */
 const DRAIN_GRACE_MS = 30_000;
 /** A stream that ended this soon without a line is not reopened at once. */
 const QUICK_EOF_MS = 2_000;
+/** Cursor states kept from the start of the current instance's last connections (see finishPrevious). */
+const MAX_MARKS = 16;
+
+function sameState(a: CursorState | null, b: CursorState | null): boolean {
+  return a === b || (a !== null && b !== null && a.ts === b.ts && a.count === b.count);
+}
 
 export class ContainerLog implements SlotHolder {
   private pod: PodInfo;
@@ -50,6 +56,19 @@ export class ContainerLog implements SlotHolder {
   private connectedAt = 0;
   private current: AbortController | null = null;
   private rotating = false;
+  /** A follow request for the current instance is open (or waiting for its slot). */
+  private following = false;
+  /** The pod showed a new instance while such a request was open: it was aborted. */
+  private restartSeen = false;
+  /** A 401 was answered by reloading the credentials and retrying at once. */
+  private reauthenticated = false;
+  /**
+   * The cursor at the start of each of the current instance's last connections.
+   * A request names the container, not the instance: one made around a restart
+   * may be answered with the new instance's log. These let finishPrevious find
+   * where the old instance's unread lines start if that happened.
+   */
+  private marks: Array<CursorState | null> = [];
   private wake: (() => void) | null = null;
   private readonly backoff: Backoff;
   private readonly middle: Buffer;
@@ -76,6 +95,13 @@ export class ContainerLog implements SlotHolder {
 
   update(pod: PodInfo): void {
     this.pod = pod;
+    const id = this.containerInfo()?.containerID;
+    if (this.following && this.instance !== undefined && id !== undefined && id !== this.instance) {
+      // A new instance while a stream for the old one is open: that stream may already be
+      // the new instance's log. Stop it; run() sorts the two instances out.
+      this.restartSeen = true;
+      this.current?.abort();
+    }
     this.poke();
   }
 
@@ -127,11 +153,12 @@ export class ContainerLog implements SlotHolder {
           await this.waitChange();
           continue;
         }
-        if (this.instance === undefined) this.startInstance(c.containerID);
+        if (this.instance === undefined) this.startInstance(c.containerID, null);
         if (c.containerID !== this.instance) {
           // The container restarted: finish the old instance, then start the new one from its beginning.
-          if (!this.done) await this.readPrevious(c);
-          this.startInstance(c.containerID);
+          const carried = await this.finishPrevious(c);
+          if (this.stopped) return;
+          this.startInstance(c.containerID, carried);
           continue;
         }
         if (this.done) {
@@ -160,10 +187,11 @@ export class ContainerLog implements SlotHolder {
           case "rotated":
             this.ctx.metrics.sourceReconnects.inc(1, { cause: "rotation" });
             break;
+          case "restarted":
+          case "reauth":
+            break;
           case "stopped":
-            return;
           case "gone":
-            return;
           case "rejected-stream":
             return;
           case "waiting":
@@ -184,32 +212,83 @@ export class ContainerLog implements SlotHolder {
     return st === null ? "" : `${st.ts}#${st.count}`;
   }
 
-  private startInstance(id: string): void {
+  private startInstance(id: string, cursor: CursorState | null): void {
     this.instance = id;
-    this.cursor = new Cursor();
+    this.cursor = new Cursor(cursor);
     this.done = false;
     this.connectedAt = 0;
+    this.marks = [];
   }
 
-  /** The unread tail of a restarted instance (if it is still the previous one). */
-  private async readPrevious(c: ContainerInfo): Promise<void> {
+  /**
+   * The container restarted (c.containerID is a new instance): reads the old
+   * instance's unread tail with previous=true and returns the cursor the new
+   * instance starts from: null (its beginning), unless lines of the new
+   * instance were already forwarded under the old one's cursor. That happens
+   * when a request made around the restart was answered with the new
+   * instance's log; its lines are all newer than the old instance's, so the
+   * old log then ends before the cursor point (Cursor.resumed stays false), and
+   * the old instance's unread lines start at the last connection mark that its
+   * log does reach.
+   */
+  private async finishPrevious(c: ContainerInfo): Promise<CursorState | null> {
+    const current = this.cursor.snapshot();
     if (c.lastContainerID !== this.instance) {
-      if (this.cursor.state !== null || this.connectedAt > 0) {
+      if (!this.done && (current !== null || this.connectedAt > 0)) {
         this.ctx.log.warn("container restarted more than once before its log was read to the end; the unread rest of that instance is gone", {
           stream: this.label,
         });
       }
-      return;
+      return null;
     }
-    for (let attempt = 0; attempt < 3 && !this.stopped; attempt++) {
-      const outcome = await this.follow(true);
-      if (outcome === "eof" || outcome === "gone" || outcome === "stopped" || outcome === "rejected-stream") return;
-      if (outcome === "rotated") {
-        attempt--;
-        continue;
+    const candidates: Array<CursorState | null> = [current];
+    if (current !== null) {
+      for (let i = this.marks.length - 1; i >= 0; i--) {
+        const m = this.marks[i] ?? null;
+        if (!candidates.some((x) => sameState(x, m))) candidates.push(m);
       }
-      await this.waitChange(this.backoff.next());
     }
+    for (const from of candidates) {
+      const r = await this.readPrevious(from);
+      if (r === "stopped") return null;
+      if (r === "unreadable") return from === current ? null : current;
+      if (r === "reached") {
+        if (from !== current) {
+          this.ctx.log.debug("lines of the new instance were read before the restart was seen; the old instance's tail followed", { stream: this.label });
+        }
+        return from === current ? null : current;
+      }
+    }
+    this.ctx.log.warn("could not find where the unread rest of the previous container instance starts; some of its last lines may be lost", {
+      stream: this.label,
+    });
+    return current;
+  }
+
+  /** The old instance's log (previous=true) after `from`; whether it reached that point. */
+  private async readPrevious(from: CursorState | null): Promise<"reached" | "not-reached" | "unreadable" | "stopped"> {
+    // One cursor for every attempt: a retry after a cut resumes where the last one stopped.
+    this.cursor = new Cursor(from === null ? null : { ts: from.ts, count: from.count });
+    for (let attempt = 0; attempt < 3 && !this.stopped; ) {
+      const outcome = await this.follow(true);
+      switch (outcome) {
+        case "eof":
+          return this.cursor.resumed ? "reached" : "not-reached";
+        case "rotated":
+        case "reauth":
+        case "restarted":
+          continue;
+        case "stopped":
+          return "stopped";
+        case "gone":
+        case "rejected-stream":
+          return "unreadable";
+        default:
+          attempt++;
+          await this.waitChange(this.backoff.next());
+      }
+    }
+    return this.stopped ? "stopped" : "unreadable";
   }
 
   private query(previous: boolean): string {
@@ -220,12 +299,18 @@ export class ContainerLog implements SlotHolder {
     const st = this.cursor.state;
     if (st !== null) {
       q.set("sinceTime", sinceTimeFor(st.ts));
-    } else if (this.connectedAt > 0) {
-      // Connected before but no line yet: nothing older than that connect is wanted.
-      q.set("sinceTime", new Date(Math.floor(this.connectedAt / 1000) * 1000 - 2000).toISOString().slice(0, 19) + "Z");
     } else if (this.instance === this.initialInstance && !previous) {
-      if (k.tailLines > 0) q.set("tailLines", String(k.tailLines));
-      else if (k.sinceSeconds > 0) q.set("sinceSeconds", String(k.sinceSeconds));
+      // Nothing forwarded yet: the first connect's --tail-lines / --since-seconds. On a
+      // reconnect (the first one brought no line) the log then was empty or older than
+      // the window: --since-seconds keeps the window of that first connect; with
+      // --tail-lines the log was empty, so everything in it now is new (no sinceTime:
+      // the relay's clock need not match the node's).
+      if (this.connectedAt === 0) {
+        if (k.tailLines > 0) q.set("tailLines", String(k.tailLines));
+        else if (k.sinceSeconds > 0) q.set("sinceSeconds", String(k.sinceSeconds));
+      } else if (k.tailLines === 0 && k.sinceSeconds > 0) {
+        q.set("sinceTime", new Date(Math.floor((this.connectedAt - k.sinceSeconds * 1000) / 1000) * 1000).toISOString().slice(0, 19) + "Z");
+      }
     }
     if (this.kind === "stdout") q.set("stream", "Stdout");
     if (this.kind === "stderr") q.set("stream", "Stderr");
@@ -236,20 +321,35 @@ export class ContainerLog implements SlotHolder {
   private async follow(previous: boolean): Promise<Outcome> {
     const ac = new AbortController();
     this.current = ac;
+    this.restartSeen = false;
+    this.following = !previous;
+    try {
+      return await this.request(ac, previous);
+    } finally {
+      this.following = false;
+      if (this.current === ac) this.current = null;
+    }
+  }
+
+  private async request(ac: AbortController, previous: boolean): Promise<Outcome> {
     let release: (() => void) | null = null;
     try {
       release = await this.ctx.slots.acquire(this, ac.signal);
     } catch {
-      this.current = null;
-      return this.stopped ? "stopped" : "retry";
+      return this.stopped ? "stopped" : this.restartSeen ? "restarted" : "retry";
     }
     this.rotating = false;
     const reader = new RecordReader(this.cursor, this.ctx.writer, this.middle, this.ctx.filter, this.ctx.cfg.maxLineBytes);
     try {
       const path = this.query(previous);
+      if (!previous) {
+        this.marks.push(this.cursor.snapshot());
+        if (this.marks.length > MAX_MARKS) this.marks.shift();
+      }
       const res = await this.ctx.client.get(path, { signal: ac.signal, headersTimeoutMs: 0 });
       if (res.status !== 200) return await this.failed(res.status, await readStatus(res), previous);
-      if (this.connectedAt === 0) this.connectedAt = Date.now();
+      this.reauthenticated = false;
+      if (this.connectedAt === 0 && !previous) this.connectedAt = Date.now();
       this.cursor.beginResume();
       this.ctx.log.debug("log stream open", { stream: this.label, previous });
       while (true) {
@@ -266,6 +366,7 @@ export class ContainerLog implements SlotHolder {
       return "eof";
     } catch (e) {
       if (this.stopped) return "stopped";
+      if (this.restartSeen) return "restarted";
       if (this.rotating) return "rotated";
       if (ac.signal.aborted && this.gone) return "gone";
       const cut = e instanceof HttpBodyError;
@@ -280,7 +381,6 @@ export class ContainerLog implements SlotHolder {
       if (partial > 0) this.ctx.log.debug("partial line left for the resume", { stream: this.label, bytes: partial });
       this.flushCounts(reader);
       release?.();
-      if (this.current === ac) this.current = null;
     }
   }
 
@@ -326,7 +426,15 @@ export class ContainerLog implements SlotHolder {
       this.ctx.onStreamParamRejected(message);
       return "rejected-stream";
     }
-    if (status === 401) this.ctx.client.refreshCredentials();
+    if (status === 401) {
+      // A rotated token: reload the credentials and try once at once, then back off.
+      this.ctx.client.refreshCredentials();
+      if (!this.reauthenticated) {
+        this.reauthenticated = true;
+        this.ctx.log.debug("credentials refused, reloaded them", fields);
+        return "reauth";
+      }
+    }
     if (status === 403) {
       this.ctx.log.warnLimited(`forbidden-${this.label}`, "not allowed to read this pod's log (the Role needs get on pods/log)", fields, 60_000);
     } else {

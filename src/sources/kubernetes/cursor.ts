@@ -59,6 +59,21 @@ export class Cursor {
     this.state = initial;
   }
 
+  /**
+   * True once the resume has passed the cursor point (or there was nothing to
+   * skip): every later line is new. Still false after a response means the
+   * response ended before the cursor point, e.g. it was the log of another
+   * container instance whose lines are all older than the cursor.
+   */
+  get resumed(): boolean {
+    return !this.skipping;
+  }
+
+  /** A copy of the state (accept() changes the count in place). */
+  snapshot(): CursorState | null {
+    return this.state === null ? null : { ts: this.state.ts, count: this.state.count };
+  }
+
   /** Called when a new request starts from this cursor (sinceTime = sinceTimeFor(state.ts)). */
   beginResume(): void {
     this.skipping = this.state !== null;

@@ -28,6 +28,8 @@ const WATCH_TIMEOUT_S = 290;
 const SILENCE_MARGIN_MS = 30_000;
 
 class WatchExpired extends Error {}
+/** 401 on a list or watch (the credentials are reloaded before the next attempt). */
+class Unauthorized extends Error {}
 
 export class PodWatcher {
   private resourceVersion = "";
@@ -35,7 +37,12 @@ export class PodWatcher {
   /** Last time the watch loop made progress (list done, event, bookmark). */
   lastProgress = 0;
   established = false;
-  private firstList = true;
+  /** No list has succeeded yet: a 401/403 now is a start-up error. */
+  private startup = true;
+  /** The list is current (the first list done, no 410 since). */
+  private listed = false;
+  /** A 401 was answered by reloading the credentials and retrying at once (once). */
+  private reauthenticated = false;
   private readonly excluded: RegExp[];
 
   constructor(
@@ -67,15 +74,16 @@ export class PodWatcher {
     this.onProgress();
   }
 
+  /** The start-up list (before the relay reports itself started); a 401/403 is a StartupError. */
+  async firstList(signal: AbortSignal): Promise<void> {
+    await this.list(signal);
+  }
+
   /** Runs until the signal aborts. The first list's 401/403 is a StartupError. */
   async run(signal: AbortSignal): Promise<void> {
-    let needList = true;
     while (!signal.aborted) {
       try {
-        if (needList) {
-          await this.list(signal);
-          needList = false;
-        }
+        if (!this.listed) await this.list(signal);
         await this.watch(signal);
         this.backoff.reset();
       } catch (e) {
@@ -85,7 +93,12 @@ export class PodWatcher {
         if (e instanceof WatchExpired) {
           this.metrics.watchRelists.inc(1);
           this.log.info("watch history expired, relisting pods", { namespace: this.client.namespace });
-          needList = true;
+          this.listed = false;
+          continue;
+        }
+        if (e instanceof Unauthorized && !this.reauthenticated) {
+          // Refreshed credentials (a rotated token) get one immediate try.
+          this.reauthenticated = true;
           continue;
         }
         const delay = this.backoff.next();
@@ -112,12 +125,12 @@ export class PodWatcher {
     if (res.status !== 200) {
       const st = await readStatus(res);
       const msg = `cannot list pods in namespace "${this.client.namespace}": HTTP ${res.status}: ${st.message ?? ""}`;
-      if (this.firstList && (res.status === 401 || res.status === 403)) {
+      if (this.startup && (res.status === 401 || res.status === 403)) {
         throw new StartupError(
           `${msg}${res.status === 403 ? ` — the relay needs a Role in "${this.client.namespace}" granting get, list, watch on pods and get on pods/log, bound to its service account` : " — the credentials were refused"}`,
         );
       }
-      if (res.status === 401) this.client.refreshCredentials();
+      if (res.status === 401) throw new Unauthorized(msg);
       throw new Error(msg);
     }
     const body: unknown = JSON.parse(await res.text(512 * 1024 * 1024));
@@ -129,10 +142,21 @@ export class PodWatcher {
       const p = podInfo(item);
       if (p && this.wanted(p)) pods.push(p);
     }
-    this.firstList = false;
     this.listener.resync(pods);
+    this.listed = true;
+    this.reauthenticated = false;
     this.progress();
-    this.log.debug("pods listed", { namespace: this.client.namespace, pods: pods.length, resource_version: this.resourceVersion });
+    if (this.startup) {
+      this.startup = false;
+      this.log.info("watching pods", {
+        namespace: this.client.namespace,
+        server: this.client.server.origin,
+        config: this.client.source,
+        pods: pods.length,
+      });
+    } else {
+      this.log.debug("pods listed", { namespace: this.client.namespace, pods: pods.length, resource_version: this.resourceVersion });
+    }
   }
 
   private async watch(signal: AbortSignal): Promise<void> {
@@ -160,10 +184,14 @@ export class PodWatcher {
       if (res.status !== 200) {
         const st = await readStatus(res);
         if (res.status === 410) throw new WatchExpired(st.message ?? "expired");
-        if (res.status === 401) this.client.refreshCredentials();
+        if (res.status === 401) {
+          this.client.refreshCredentials();
+          throw new Unauthorized(`watch pods: HTTP 401: ${st.message ?? ""}`);
+        }
         throw new Error(`watch pods: HTTP ${res.status}: ${st.message ?? ""}`);
       }
       this.established = true;
+      this.reauthenticated = false;
       this.progress();
       let expired: string | null = null;
       const splitter = new LineSplitter(64 * 1024 * 1024, () => {

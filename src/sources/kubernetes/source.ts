@@ -6,6 +6,7 @@ import type { ByteQueue } from "../../queue.ts";
 import { EnvelopeWriter } from "../../pipeline/envelope.ts";
 import { LineFilter } from "../../pipeline/filter.ts";
 import type { Source } from "../source.ts";
+import { StartupError } from "../../startup-error.ts";
 import { createKubeClient, type KubeClient } from "./client.ts";
 import { ContainerLog, type StreamContext, type StreamKind } from "./container-log.ts";
 import type { PodInfo } from "./pod-model.ts";
@@ -117,29 +118,62 @@ class LogStreams implements PodListener {
   }
 }
 
+/** How long start-up waits for the first pod list (a 401/403 then ends the relay before it reports itself started). */
+const FIRST_LIST_WAIT_MS = 15_000;
+
 export class KubernetesSource implements Source {
   private readonly client: KubeClient;
-  private watcher: PodWatcher | null = null;
+  private readonly streams: LogStreams;
+  private readonly watcher: PodWatcher;
+  /** Aborts the start-up list when run() is stopped (or never runs). */
+  private readonly internal = new AbortController();
+  /** The start-up list's outcome: null when it succeeded, else its error (never rejects). */
+  private initial: Promise<unknown> | null = null;
 
   constructor(
     private readonly cfg: Config,
-    private readonly queue: ByteQueue,
+    queue: ByteQueue,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    metrics: Metrics,
     /** The liveness tick: from the watch loop and the reconcile timer. */
     private readonly tick: () => void,
   ) {
     this.client = createKubeClient(cfg, log);
+    this.streams = new LogStreams(this.client, cfg, queue, log, metrics);
+    this.watcher = new PodWatcher(this.client, cfg, log, metrics, this.streams, tick);
   }
 
   get connected(): boolean {
-    return this.watcher?.established ?? false;
+    return this.watcher.established;
+  }
+
+  /**
+   * Start-up: the first list of pods. A 401/403 rejects with a StartupError (one
+   * line, exit 2). Other failures, or a list slower than FIRST_LIST_WAIT_MS, do
+   * not hold the start: run() goes on (and retries) from there.
+   */
+  async prepare(): Promise<void> {
+    const initial = this.watcher.firstList(this.internal.signal).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    this.initial = initial;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const slow = new Promise<"slow">((resolve) => {
+      timer = setTimeout(() => resolve("slow"), FIRST_LIST_WAIT_MS);
+    });
+    const first = await Promise.race([initial, slow]).finally(() => clearTimeout(timer));
+    if (first instanceof StartupError) throw first;
+    if (first instanceof Error && !this.internal.signal.aborted) {
+      this.log.warn("listing pods failed, retrying", { namespace: this.client.namespace, error: first.message });
+    }
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const streams = new LogStreams(this.client, this.cfg, this.queue, this.log, this.metrics);
-    const watcher = new PodWatcher(this.client, this.cfg, this.log, this.metrics, streams, this.tick);
-    this.watcher = watcher;
+    const stopInternal = () => this.internal.abort();
+    if (signal.aborted) stopInternal();
+    signal.addEventListener("abort", stopInternal, { once: true });
+    const watcher = this.watcher;
     // The reconcile tick keeps /healthz fresh while the watch loop is alive (it
     // may legitimately be quiet between bookmarks); a stuck loop goes stale.
     const staleAfterMs = 10 * 60_000;
@@ -147,10 +181,16 @@ export class KubernetesSource implements Source {
       if (Date.now() - watcher.lastProgress < staleAfterMs) this.tick();
     }, Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000);
     try {
+      if (this.initial !== null) {
+        const e = await this.initial;
+        if (e instanceof StartupError) throw e;
+      }
       await watcher.run(signal);
     } finally {
       clearInterval(reconcile);
-      streams.stopAll();
+      signal.removeEventListener("abort", stopInternal);
+      this.internal.abort();
+      this.streams.stopAll();
     }
   }
 }
