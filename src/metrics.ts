@@ -5,8 +5,19 @@ type Labels = Record<string, string>;
 
 const PREFIX = "vigil_log_relay_";
 
+/** Keys of label objects seen before: hot paths pass the same constant object. */
+const keyCache = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels | undefined): string {
   if (!labels) return "";
+  const cached = keyCache.get(labels);
+  if (cached !== undefined) return cached;
+  const key = computeLabelKey(labels);
+  keyCache.set(labels, key);
+  return key;
+}
+
+function computeLabelKey(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return "";
   return (

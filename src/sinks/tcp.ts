@@ -8,7 +8,7 @@ import type { TcpSinkConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
-import { Backoff } from "../backoff.ts";
+import { Backoff, sleep } from "../backoff.ts";
 import { type Batch, BatchBuilder, completeBatch, resendOffset } from "./batch.ts";
 import type { Sink } from "./sink.ts";
 
@@ -47,6 +47,10 @@ class Connection {
 }
 
 type Wake = "data" | "closed" | "idle" | "stop";
+
+/** Below this many queued bytes the sink waits LINGER_MS for more before writing. */
+const LINGER_BYTES = 64 * 1024;
+const LINGER_MS = 2;
 
 export class TcpSink implements Sink {
   private conn: Connection | null = null;
@@ -98,6 +102,9 @@ export class TcpSink implements Sink {
       const conn = this.conn && !this.conn.closed ? this.conn : await this.reconnect();
       if (conn === null) return; // stopping while disconnected
       if (this.inflight === null) {
+        // Many small entries (Kubernetes mode: a few lines per stream per read) would
+        // each become a write and a TCP segment: let a short pause gather them first.
+        if (this.queue.pending > 0 && this.queue.bytes < LINGER_BYTES && !this.stopping) await sleep(LINGER_MS);
         this.inflight = this.batches.next(this.queue);
         if (this.inflight === null) {
           const why = await this.waitForWork(conn);

@@ -30,6 +30,9 @@ interface Target {
   kind: "url" | "socket";
 }
 
+const INCLUDE = { filter: "include" } as const;
+const EXCLUDE = { filter: "exclude" } as const;
+
 class StreamFailure extends Error {
   constructor(
     message: string,
@@ -162,8 +165,8 @@ export class HttpSource implements Source {
     });
     const counts = { include: 0, exclude: 0, skipped: 0, invalid: 0 };
     const flushCounts = () => {
-      if (counts.include > 0) this.metrics.linesFiltered.inc(counts.include, { filter: "include" });
-      if (counts.exclude > 0) this.metrics.linesFiltered.inc(counts.exclude, { filter: "exclude" });
+      if (counts.include > 0) this.metrics.linesFiltered.inc(counts.include, INCLUDE);
+      if (counts.exclude > 0) this.metrics.linesFiltered.inc(counts.exclude, EXCLUDE);
       if (counts.skipped > 0) this.metrics.linesSkipped.inc(counts.skipped);
       if (counts.invalid > 0) this.metrics.invalidUtf8.inc(counts.invalid);
       counts.include = counts.exclude = counts.skipped = counts.invalid = 0;
@@ -211,6 +214,8 @@ export class HttpSource implements Source {
       }
       const body: RawResponse = res;
       const kind = this.target.kind;
+      // One label object per stream: the metrics cache its key by identity.
+      const kindLabel = { source: kind };
       while (true) {
         let value: Uint8Array | null;
         try {
@@ -221,13 +226,13 @@ export class HttpSource implements Source {
         if (value === null) break;
         received += value.length;
         lastData = Date.now();
-        this.metrics.bytesRead.inc(value.length, { source: kind });
+        this.metrics.bytesRead.inc(value.length, kindLabel);
         const seen = framer.linesSeen;
         const entry = framer.feed(value);
         flushCounts();
         if (framer.linesSeen > seen) {
           lastLine = lastData;
-          this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
+          this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
         }
         if (entry) {
           const wait = this.queue.push(entry);

@@ -33,6 +33,11 @@ export interface StreamContext {
 
 type Outcome = "eof" | "rotated" | "restarted" | "stopped" | "retry" | "reauth" | "gone" | "waiting" | "rejected-stream";
 
+// Constant label objects: the metrics cache their keys by identity (hot path).
+const KUBE = { source: "kubernetes" } as const;
+const FILTERED = { filter: "include_exclude" } as const;
+const TOO_LONG = { reason: "too_long" } as const;
+
 /** How a deleted pod's open streams may take to drain before they are closed. */
 const DRAIN_GRACE_MS = 30_000;
 /** A stream that ended this soon without a line is not reopened at once. */
@@ -355,7 +360,7 @@ export class ContainerLog implements SlotHolder {
       while (true) {
         const chunk = await res.read();
         if (chunk === null) break;
-        this.ctx.metrics.bytesRead.inc(chunk.length, { source: "kubernetes" });
+        this.ctx.metrics.bytesRead.inc(chunk.length, KUBE);
         reader.push(chunk);
         await this.deliver(reader);
       }
@@ -392,6 +397,7 @@ export class ContainerLog implements SlotHolder {
       }
       reader.errors = [];
     }
+    this.flushCounts(reader);
     const taken = this.ctx.writer.take();
     if (taken === null) return;
     const wait = this.ctx.queue.push(taken);
@@ -401,11 +407,11 @@ export class ContainerLog implements SlotHolder {
   private flushCounts(reader: RecordReader): void {
     const n = reader.counts;
     const m = this.ctx.metrics;
-    m.linesRead.inc(n.read, { source: "kubernetes" });
+    m.linesRead.inc(n.read, KUBE);
     m.duplicatesSkipped.inc(n.duplicates);
-    m.linesFiltered.inc(n.filtered, { filter: "include_exclude" });
+    m.linesFiltered.inc(n.filtered, FILTERED);
     m.invalidUtf8.inc(n.invalidUtf8);
-    m.linesDropped.inc(n.tooLong, { reason: "too_long" });
+    m.linesDropped.inc(n.tooLong, TOO_LONG);
     n.read = n.duplicates = n.filtered = n.invalidUtf8 = n.tooLong = n.forwarded = 0;
   }
 
