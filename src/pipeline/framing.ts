@@ -4,7 +4,7 @@
 //   anything else                                       -> the line verbatim
 // Output is one "\n"-terminated line per record, valid UTF-8 (invalid bytes
 // replaced with U+FFFD and counted), filtered by --include/--exclude.
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import type { LineFilter } from "./filter.ts";
 import { asBuffer, LineSplitter } from "./lines.ts";
 import { OutputBuilder } from "./output.ts";
@@ -74,6 +74,11 @@ export class HttpFramer {
   /** The chunk being framed, and whether it is valid UTF-8 as a whole. */
   private chunk: Buffer | null = null;
   private chunkUtf8 = false;
+  /**
+   * With filters and an all-ASCII chunk: the chunk decoded once; a line's text is
+   * then a substring (cheaper than decoding each line, and regexes run fast on it).
+   */
+  private chunkText: string | null = null;
   /** Complete lines seen so far (forwarded or not). */
   linesSeen = 0;
   private readonly onLine = (buf: Buffer, start: number, end: number, lf: boolean) => this.line(buf, start, end, lf);
@@ -90,9 +95,13 @@ export class HttpFramer {
   feed(bytes: Uint8Array): QueueEntry | null {
     const chunk = asBuffer(bytes);
     this.chunk = chunk;
-    this.chunkUtf8 = isUtf8(chunk);
+    // ASCII is valid UTF-8: with filters, one check answers both questions.
+    const ascii = this.filter !== null && isAscii(chunk);
+    this.chunkUtf8 = ascii || isUtf8(chunk);
+    this.chunkText = ascii ? chunk.toString("latin1") : null;
     this.splitter.push(chunk, this.onLine);
     this.chunk = null;
+    this.chunkText = null;
     return this.out.take();
   }
 
@@ -127,7 +136,12 @@ export class HttpFramer {
       content = enc.encode(this.decoder.decode(buf.subarray(p, end)));
     }
     if (this.filter !== null) {
-      const text = content === null ? buf.toString("utf8", p, end) : this.decoder.decode(content);
+      const text =
+        content !== null
+          ? this.decoder.decode(content)
+          : buf === this.chunk && this.chunkText !== null
+            ? this.chunkText.substring(p, end)
+            : buf.toString("utf8", p, end);
       const verdict = this.filter.check(text);
       if (verdict !== "pass") {
         this.events.filtered(verdict);
