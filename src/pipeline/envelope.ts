@@ -86,15 +86,15 @@ export class EnvelopeWriter {
     const need = OPEN.length + (tsEnd - tsStart) + middle.length + (msgEnd - msgStart) * 6 + CLOSE.length;
     const out = this.room(need);
     let pos = this.pos;
-    OPEN.copy(out, pos);
-    pos += OPEN.length;
-    ts.copy(out, pos, tsStart, tsEnd);
-    pos += tsEnd - tsStart;
+    // Short pieces are copied byte by byte: cheaper than a native call each.
+    for (let i = 0; i < OPEN.length; i++) out[pos++] = OPEN[i] as number;
+    for (let i = tsStart; i < tsEnd; i++) out[pos++] = ts[i] as number;
     middle.copy(out, pos);
     pos += middle.length;
     pos = escapeJsonBytes(msg, msgStart, msgEnd, out, pos);
-    CLOSE.copy(out, pos);
-    pos += CLOSE.length;
+    out[pos++] = 0x22; // "
+    out[pos++] = 0x7d; // }
+    out[pos++] = 0x0a; // \n
     this.bytes += pos - this.pos;
     this.pos = pos;
     this.lines++;

@@ -23,6 +23,11 @@ function parseTs(ts: string): { s: number; ns: number } | null {
   return { s: ms / 1000, ns: Number(((m[2] ?? "") + "000000000").slice(0, 9)) };
 }
 
+/** The kubelet's fixed-width UTC form, "2026-03-19T10:23:45.123456789Z". */
+function isFixedZ(ts: string): boolean {
+  return ts.length === 30 && ts.charCodeAt(29) === 90;
+}
+
 /** Orders two API timestamps: negative, zero or positive. */
 export function compareTs(a: string, b: string): number {
   // Fast path: the kubelet's fixed-width UTC form compares as text.
@@ -97,7 +102,8 @@ export class Cursor {
       }
       this.skipping = false;
     }
-    if (st !== null && (st.ts === ts || compareTs(st.ts, ts) === 0)) st.count++;
+    // Two different strings of the kubelet's fixed UTC form are never the same instant.
+    if (st !== null && (st.ts === ts || (!(isFixedZ(st.ts) && isFixedZ(ts)) && compareTs(st.ts, ts) === 0))) st.count++;
     else this.state = { ts, count: 1 };
     return true;
   }
