@@ -2,22 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { LineFilter } from "../../src/pipeline/filter.ts";
 import { HttpFramer, payloadStart, type FramerEvents } from "../../src/pipeline/framing.ts";
 import type { QueueEntry } from "../../src/queue.ts";
+import { rng } from "./rng.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { ignoreBOM: true });
 const fatal = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
 
-/** Seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));

@@ -1,17 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { envelopeMiddle, EnvelopeWriter, escapeJsonBytes, type EnvelopeFields } from "../../src/pipeline/envelope.ts";
+import { rng } from "./rng.ts";
 
-/** Seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TS = "2026-03-19T10:23:45.123456789Z";
 const FIELDS: EnvelopeFields = { namespace: "prod", pod: "api-1", container: "app", stream: "output" };

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { LineSplitter } from "../../src/pipeline/lines.ts";
+import { rng } from "./rng.ts";
 
 const enc = new TextEncoder();
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1");
@@ -7,17 +8,6 @@ const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "latin1")
 
 type Ev = ["line", string, boolean] | ["long", number];
 
-/** Seeded PRNG (mulberry32): deterministic "random" tests. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Feeds the chunks, then finish(). Checks the OnLine contract on every call:
