@@ -98,6 +98,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "stream-rotate-after", kind: "string", valueHint: "S", env: "STREAM_ROTATE_AFTER", defaultText: "30", group: "Kubernetes", description: "Under --max-log-requests: s a stream holds a slot while others wait" },
   { name: "no-stream-param", kind: "boolean", env: "NO_STREAM_PARAM", group: "Kubernetes", description: "Never send stream= (OpenShift); one combined stream" },
   { name: "split-streams", kind: "boolean", env: "SPLIT_STREAMS", group: "Kubernetes", description: "Request stdout and stderr as separate streams (Kubernetes >= 1.32)" },
+  { name: "state-file", kind: "string", valueHint: "PATH", env: "STATE_FILE", group: "Kubernetes", description: "Keep the log cursors here (saved every second and on stop) and resume from them after a restart" },
   // Filter
   { name: "include", kind: "string", valueHint: "REGEX", repeatable: true, group: "Filter", description: "Forward only lines matching any of these" },
   { name: "exclude", kind: "string", valueHint: "REGEX", repeatable: true, group: "Filter", description: "Drop lines matching any of these, checked after --include" },
@@ -616,6 +617,8 @@ function buildConfig(inp: Inputs): Config {
   if (namespace !== undefined) config.kubernetes.namespace = namespace;
   const container = str("container");
   if (container !== undefined) config.kubernetes.container = container;
+  const stateFile = str("state-file");
+  if (stateFile !== undefined) config.kubernetes.stateFile = stateFile;
   return config;
 }
 

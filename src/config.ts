@@ -48,6 +48,8 @@ export interface KubernetesConfig {
   fairShareS: number;
   noStreamParam: boolean;
   splitStreams: boolean;
+  /** --state-file: where the written cursors are kept across restarts; undefined = not kept. */
+  stateFile?: string;
 }
 
 export interface FilterConfig {

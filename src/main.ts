@@ -104,6 +104,8 @@ async function run(cfg: Config): Promise<number> {
   const flushed = await sink.flush(cfg.shutdownTimeoutMs);
   if (flushed) log.info("stopped; queue flushed", { bytes: pending });
   else log.warn("stopped; queue not fully flushed within --shutdown-timeout", { bytes_left: queue.bytes, timeout_ms: cfg.shutdownTimeoutMs });
+  // After the flush: the state file then holds every line the sink wrote.
+  if (source.close) await source.close();
   await health.stop();
   return code;
 }

@@ -257,6 +257,14 @@ describe("env and flags", () => {
     expect(run(k8s(), { CONTAINER: "app" }).kubernetes.container).toBeUndefined();
   });
 
+  test("--state-file / STATE_FILE, no default", () => {
+    expect(run(k8s()).kubernetes.stateFile).toBeUndefined();
+    expect(run(k8s("--state-file", "/tmp/s.json")).kubernetes.stateFile).toBe("/tmp/s.json");
+    expect(run(k8s(), { STATE_FILE: "/var/lib/x/state.json" }).kubernetes.stateFile).toBe("/var/lib/x/state.json");
+    expect(run(k8s("--state-file", "/a"), { STATE_FILE: "/b" }).kubernetes.stateFile).toBe("/a");
+    expectError(k8s("--state-file="), {}, "--state-file", "empty");
+  });
+
   test("--log-format", () => {
     expect(run(k8s("--log-format=json")).logFormat).toBe("json");
     expectError(k8s("--log-format", "yaml"), {}, "--log-format", '"yaml"', "text", "json");

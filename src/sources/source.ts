@@ -9,6 +9,8 @@ export interface Source {
   run(signal: AbortSignal): Promise<void>;
   /** True while the source stream (or the Kubernetes watch) is established. */
   readonly connected: boolean;
+  /** Optional last step on shutdown, awaited after the sink flushed (Kubernetes: the final state file save). */
+  close?(): Promise<void>;
 }
 
 /** A source gave up (e.g. --source-reconnect-retries exhausted): the relay exits non-zero. */

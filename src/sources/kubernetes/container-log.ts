@@ -5,7 +5,7 @@
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics.ts";
-import type { ByteQueue } from "../../queue.ts";
+import type { ByteQueue, QueueEntry } from "../../queue.ts";
 import { Backoff } from "../../backoff.ts";
 import { envelopeMiddle, type EnvelopeWriter } from "../../pipeline/envelope.ts";
 import type { LineFilter } from "../../pipeline/filter.ts";
@@ -15,6 +15,7 @@ import { Cursor, sinceTimeFor, type CursorState } from "./cursor.ts";
 import type { ContainerInfo, PodInfo } from "./pod-model.ts";
 import { RecordReader } from "./records.ts";
 import type { SlotHolder, SlotPool } from "./slots.ts";
+import type { StateStore } from "./state-file.ts";
 
 export type StreamKind = "output" | "stdout" | "stderr";
 
@@ -27,6 +28,8 @@ export interface StreamContext {
   slots: SlotPool;
   writer: EnvelopeWriter;
   filter: LineFilter | null;
+  /** --state-file: where the written cursors go; null without it. */
+  state: StateStore | null;
   /** Called when the server rejects stream= (the split falls back to one combined stream). */
   onStreamParamRejected(message: string): void;
 }
@@ -79,6 +82,8 @@ export class ContainerLog implements SlotHolder {
   private readonly middle: Buffer;
   private readonly label: string;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Entries of this stream queued but not yet written by the sink (with --state-file). */
+  private unwritten = 0;
   readonly finished: Promise<void>;
 
   constructor(
@@ -88,8 +93,14 @@ export class ContainerLog implements SlotHolder {
     readonly kind: StreamKind,
     /** The instance present at the relay's first list: read with --tail-lines / --since-seconds. */
     private readonly initialInstance: string | undefined,
+    /** --state-file: the instance and cursor written before the relay restarted; resumed like a reconnect. */
+    restored?: { containerID: string; cursor: CursorState },
   ) {
     this.pod = pod;
+    if (restored !== undefined) {
+      this.instance = restored.containerID;
+      this.cursor = new Cursor({ ts: restored.cursor.ts, count: restored.cursor.count });
+    }
     this.backoff = new Backoff(500, 30_000);
     this.middle = envelopeMiddle({ namespace: pod.namespace, pod: pod.name, container, stream: kind });
     this.label = `${pod.name}/${container}${kind === "output" ? "" : `(${kind})`}`;
@@ -398,10 +409,31 @@ export class ContainerLog implements SlotHolder {
       reader.errors = [];
     }
     this.flushCounts(reader);
-    const taken = this.ctx.writer.take();
+    const taken: QueueEntry | null = this.ctx.writer.take();
+    const state = this.ctx.state;
+    if (state !== null) {
+      // The state file keeps the cursor the sink has written, not the one read: the cursor
+      // as of this take becomes the written one once the entry's bytes are out.
+      const id = this.instance;
+      const at = this.cursor.snapshot();
+      if (taken === null) {
+        // Nothing forwarded (filtered lines only): with nothing of this stream in the queue, it counts as written.
+        if (this.unwritten === 0 && id !== undefined && at !== null) state.written(this.stateRef(), id, at);
+      } else {
+        this.unwritten++;
+        taken.onWritten = () => {
+          this.unwritten--;
+          if (id !== undefined && at !== null) state.written(this.stateRef(), id, at);
+        };
+      }
+    }
     if (taken === null) return;
     const wait = this.ctx.queue.push(taken);
     if (wait) await wait;
+  }
+
+  private stateRef(): { uid: string; namespace: string; pod: string; container: string; kind: string } {
+    return { uid: this.pod.uid, namespace: this.pod.namespace, pod: this.pod.name, container: this.container, kind: this.kind };
   }
 
   private flushCounts(reader: RecordReader): void {

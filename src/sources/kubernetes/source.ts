@@ -9,9 +9,10 @@ import type { Source } from "../source.ts";
 import { StartupError } from "../../startup-error.ts";
 import { createKubeClient, type KubeClient } from "./client.ts";
 import { ContainerLog, type StreamContext, type StreamKind } from "./container-log.ts";
-import type { PodInfo } from "./pod-model.ts";
+import type { ContainerInfo, PodInfo } from "./pod-model.ts";
 import { PodWatcher, type PodListener } from "./pods.ts";
 import { SlotPool } from "./slots.ts";
+import { StateStore } from "./state-file.ts";
 
 interface PodEntry {
   pod: PodInfo;
@@ -31,6 +32,7 @@ class LogStreams implements PodListener {
     queue: ByteQueue,
     private readonly log: Logger,
     metrics: Metrics,
+    state: StateStore | null,
   ) {
     this.split = cfg.kubernetes.splitStreams && !cfg.kubernetes.noStreamParam;
     const filter = new LineFilter(cfg.filter);
@@ -46,6 +48,7 @@ class LogStreams implements PodListener {
       }),
       writer: new EnvelopeWriter(),
       filter: filter.empty ? null : filter,
+      state,
       onStreamParamRejected: (message) => this.splitRejected(message),
     };
   }
@@ -75,9 +78,26 @@ class LogStreams implements PodListener {
         const key = `${c.name}\u0000${kind}`;
         const existing = entry.logs.get(key);
         if (existing) existing.update(pod);
-        else entry.logs.set(key, new ContainerLog(this.ctx, pod, c.name, kind, this.firstResync ? c.containerID : undefined));
+        else entry.logs.set(key, this.createLog(pod, c, kind));
       }
     }
+  }
+
+  private createLog(pod: PodInfo, c: ContainerInfo, kind: StreamKind): ContainerLog {
+    const saved = this.ctx.state?.get(pod.uid, c.name, kind);
+    // --state-file: the instance the relay wrote last is still the current one (resume
+    // from its cursor) or the previous one (its unread tail first, then the new one from
+    // its beginning); otherwise --tail-lines / --since-seconds as without a state file.
+    if (saved !== undefined && (saved.containerID === c.containerID || saved.containerID === c.lastContainerID)) {
+      this.log.debug("resuming from the state file", { pod: pod.name, container: c.name, stream: kind, since: saved.ts });
+      return new ContainerLog(this.ctx, pod, c.name, kind, undefined, { containerID: saved.containerID, cursor: { ts: saved.ts, count: saved.count } });
+    }
+    return new ContainerLog(this.ctx, pod, c.name, kind, this.firstResync ? c.containerID : undefined);
+  }
+
+  /** Uids of the pods followed, or null before the first list (for pruning the state file). */
+  livePods(): ReadonlySet<string> | null {
+    return this.firstResync ? null : new Set(this.pods.keys());
   }
 
   remove(pod: PodInfo): void {
@@ -129,6 +149,8 @@ export class KubernetesSource implements Source {
   private readonly internal = new AbortController();
   /** The start-up list's outcome: null when it succeeded, else its error (never rejects). */
   private initial: Promise<unknown> | null = null;
+  /** --state-file */
+  private readonly state: StateStore | null;
 
   constructor(
     private readonly cfg: Config,
@@ -139,7 +161,11 @@ export class KubernetesSource implements Source {
     private readonly tick: () => void,
   ) {
     this.client = createKubeClient(cfg, log);
-    this.streams = new LogStreams(this.client, cfg, queue, log, metrics);
+    const path = cfg.kubernetes.stateFile;
+    this.state = path === undefined ? null : new StateStore(path, log);
+    this.state?.load();
+    this.streams = new LogStreams(this.client, cfg, queue, log, metrics, this.state);
+    this.state?.setLivePods(() => this.streams.livePods());
     this.watcher = new PodWatcher(this.client, cfg, log, metrics, this.streams, tick);
   }
 
@@ -180,6 +206,7 @@ export class KubernetesSource implements Source {
     const reconcile = setInterval(() => {
       if (Date.now() - watcher.lastProgress < staleAfterMs) this.tick();
     }, Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000);
+    this.state?.start();
     try {
       if (this.initial !== null) {
         const e = await this.initial;
@@ -192,5 +219,13 @@ export class KubernetesSource implements Source {
       this.internal.abort();
       this.streams.stopAll();
     }
+  }
+
+  /**
+   * After the sink flushed on shutdown: saves the state file once more, so it
+   * holds every line written (main.ts awaits this after sink.flush).
+   */
+  async close(): Promise<void> {
+    await this.state?.close();
   }
 }
