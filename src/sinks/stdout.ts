@@ -4,6 +4,7 @@
 // with a full pipe (Bun 1.4.5) consecutive awaited Bun.write calls interleaved,
 // duplicating and splicing lines (test/integration/stdout.test.ts).
 import type { FileSink } from "bun";
+import { settlesWithin } from "../backoff.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
 import { BatchBuilder, completeBatch } from "./batch.ts";
@@ -30,15 +31,7 @@ export class StdoutSink implements Sink {
   async flush(timeoutMs: number): Promise<boolean> {
     this.stopping = true;
     this.queue.wake();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ok = await Promise.race([
-      (this.loop ?? Promise.resolve()).then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return ok;
+    return settlesWithin(this.loop ?? Promise.resolve(), timeoutMs);
   }
 
   private async run(): Promise<void> {

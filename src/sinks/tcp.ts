@@ -8,7 +8,7 @@ import type { TcpSinkConfig } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
-import { Backoff, sleep } from "../backoff.ts";
+import { Backoff, settlesWithin, sleep } from "../backoff.ts";
 import { type Batch, BatchBuilder, completeBatch, resendOffset } from "./batch.ts";
 import type { Sink } from "./sink.ts";
 
@@ -85,13 +85,7 @@ export class TcpSink implements Sink {
     this.stopping = true;
     this.queue.wake();
     this.stopWaker?.();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), timeoutMs);
-    });
-    const done = (this.loop ?? Promise.resolve()).then(() => true);
-    const ok = await Promise.race([done, timedOut]);
-    clearTimeout(timer);
+    const ok = await settlesWithin(this.loop ?? Promise.resolve(), timeoutMs);
     this.closeConnection(!ok);
     return ok;
   }
@@ -177,21 +171,13 @@ export class TcpSink implements Sink {
     return null;
   }
 
+  /** False when --dest-read-timeout (if set) passed before the socket drained. */
   private async awaitDrain(conn: Connection): Promise<boolean> {
-    const timeoutMs = this.cfg.writeTimeoutMs;
-    if (timeoutMs <= 0) {
+    if (this.cfg.writeTimeoutMs <= 0) {
       await conn.waitDrain();
       return true;
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = await Promise.race([
-      conn.waitDrain().then(() => true),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    return result;
+    return settlesWithin(conn.waitDrain(), this.cfg.writeTimeoutMs);
   }
 
   /** Connects, with backoff between failures; null when stopping. */
