@@ -53,6 +53,12 @@ export interface EnvelopeFields {
   stream: string;
 }
 
+/** One record as it reaches the sink (JSON, keys in this order). */
+export interface KubeRecord extends EnvelopeFields {
+  timestamp: string;
+  message: string;
+}
+
 const OPEN = Buffer.from('{"timestamp":"');
 const CLOSE = Buffer.from('"}\n');
 

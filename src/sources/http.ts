@@ -12,7 +12,7 @@ import { Backoff, sleep } from "../backoff.ts";
 import { HttpFramer } from "../pipeline/framing.ts";
 import { LineFilter } from "../pipeline/filter.ts";
 import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
-import { proxyFor } from "./proxy.ts";
+import { proxyFor, proxySettings } from "./proxy.ts";
 import { pemBlocks } from "./tls.ts";
 import type { Source } from "./source.ts";
 import { SourceFatalError } from "./source.ts";
@@ -76,14 +76,7 @@ export class HttpSource implements Source {
       const ca = pemBlocks(c.caPem);
       this.tls = { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.insecure };
       const proxy = proxyFor(url, c.proxy);
-      if (proxy) {
-        const proxyUrl = new URL(proxy);
-        const proxyCa = pemBlocks(c.proxy.caPem);
-        this.proxy = {
-          url: proxyUrl,
-          ...(proxyUrl.protocol === "https:" ? { tls: { ...(proxyCa.length > 0 ? { ca: proxyCa } : {}), rejectUnauthorized: !c.proxy.insecure } } : {}),
-        };
-      }
+      if (proxy) this.proxy = proxySettings(proxy, c.proxy);
     }
   }
 

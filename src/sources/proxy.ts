@@ -4,6 +4,8 @@
 // environment handling never second-guesses it.
 import { isIP } from "node:net";
 import type { ProxyConfig } from "../config.ts";
+import type { ProxySettings } from "../http/raw-client.ts";
+import { pemBlocks } from "./tls.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -126,4 +128,12 @@ export function proxyFor(target: URL, cfg: ProxyConfig, env: Env = process.env):
           .filter((s) => s !== "");
   if (noProxy.some((entry) => matchesNoProxy(target.hostname, entry))) return undefined;
   return proxy;
+}
+
+/** The raw client's settings for a proxy URL: an https proxy is verified with --source-proxy-cacert / --source-proxy-insecure. */
+export function proxySettings(proxyUrl: string, cfg: ProxyConfig): ProxySettings {
+  const url = new URL(proxyUrl);
+  if (url.protocol !== "https:") return { url };
+  const ca = pemBlocks(cfg.caPem);
+  return { url, tls: { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !cfg.insecure } };
 }

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { startFakeKube, type FakeKube, type FakeKubeOptions } from "../fixtures/fake-kube/index.ts";
 import { startTcpReceiver, type TcpReceiver } from "../fixtures/tcp-receiver.ts";
 import { startRelay, tempDir, track, type Relay, type RelayOptions } from "../integration/helpers.ts";
+import type { KubeRecord } from "../../src/pipeline/envelope.ts";
 
 export { cleanup, expectOneErrorLine, metric, runRelay, startRelay, tempDir, track } from "../integration/helpers.ts";
 export type { Relay } from "../integration/helpers.ts";
@@ -31,14 +32,7 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10_
 }
 
 /** One record as the relay writes it in Kubernetes mode. */
-export interface KubeRecord {
-  timestamp: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  stream: string;
-  message: string;
-}
+export type { KubeRecord };
 
 const FIELDS = ["timestamp", "namespace", "pod", "container", "stream", "message"] as const;
 

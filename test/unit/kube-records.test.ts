@@ -3,15 +3,9 @@ import { envelopeMiddle, EnvelopeWriter } from "../../src/pipeline/envelope.ts";
 import { LineFilter } from "../../src/pipeline/filter.ts";
 import { Cursor } from "../../src/sources/kubernetes/cursor.ts";
 import { RecordReader } from "../../src/sources/kubernetes/records.ts";
+import type { KubeRecord } from "../../src/pipeline/envelope.ts";
 
-interface Rec {
-  timestamp: string;
-  namespace: string;
-  pod: string;
-  container: string;
-  stream: string;
-  message: string;
-}
+type Rec = KubeRecord;
 
 function ts(s: number, ns = 0): string {
   return `2026-03-19T10:23:${String(s).padStart(2, "0")}.${String(ns).padStart(9, "0")}Z`;

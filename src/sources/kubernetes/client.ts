@@ -12,7 +12,7 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
 import { StartupError } from "../../startup-error.ts";
-import { proxyFor } from "../proxy.ts";
+import { proxyFor, proxySettings } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -35,6 +35,7 @@ const CREDENTIALS_TTL_MS = 30_000;
 
 export class KubeClient {
   private kc: KubeConfig;
+  private proxyCache: { url: string; settings: ProxySettings } | null = null;
   /** The current user's token file (re-read with every derivation of the credentials). */
   private tokenFile: string | undefined;
   private auth: { headers: Record<string, string>; tls: TlsSettings; at: number } | null = null;
@@ -132,17 +133,13 @@ export class KubeClient {
     this.deriving = null;
   }
 
+  /** The proxy for API requests (the kubeconfig's proxy-url first); derived once per proxy URL. */
   private proxy(): ProxySettings | undefined {
     const c = this.cfg.connection;
-    const clusterProxy = this.kc.getCurrentCluster()?.proxyUrl;
-    const url = clusterProxy ?? proxyFor(this.server, c.proxy);
+    const url = this.kc.getCurrentCluster()?.proxyUrl ?? proxyFor(this.server, c.proxy);
     if (!url) return undefined;
-    const u = new URL(url);
-    const ca = pemBlocks(c.proxy.caPem);
-    return {
-      url: u,
-      ...(u.protocol === "https:" ? { tls: { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.proxy.insecure } } : {}),
-    };
+    if (this.proxyCache?.url !== url) this.proxyCache = { url, settings: proxySettings(url, c.proxy) };
+    return this.proxyCache.settings;
   }
 
   /** GET `path` (with query) on the API server. */
