@@ -14,7 +14,7 @@ import { defineCommand, parseArgs } from "citty";
 import type { ArgDef, ArgsDef, ParsedArgs } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { renderHelp } from "./cli-help.ts";
-import type { Config, LogFormat, SourceKind } from "./config.ts";
+import type { Config, LogFormat, SourceKind, WhenFull } from "./config.ts";
 
 export const VERSION: string = pkg.version;
 const NAME: string = pkg.name;
@@ -106,6 +106,9 @@ export const FLAGS: readonly FlagSpec[] = [
   // Sink
   { name: "stdout-sink", kind: "boolean", env: "STDOUT_SINK", group: "Sink", description: "Write lines to stdout instead of TCP" },
   { name: "queue-max-bytes", kind: "string", valueHint: "BYTES", env: "QUEUE_MAX_BYTES", defaultText: "67108864", group: "Sink", description: "Bytes buffered for the sink before sources wait" },
+  { name: "buffer-dir", kind: "string", valueHint: "DIR", env: "BUFFER_DIR", group: "Sink", description: "Spool lines that do not fit in the memory queue to segment files here; sent in order, kept across restarts" },
+  { name: "buffer-max-bytes", kind: "string", valueHint: "BYTES", env: "BUFFER_MAX_BYTES", defaultText: "1073741824", group: "Sink", description: "Disk the --buffer-dir spool may use before --when-full applies" },
+  { name: "when-full", kind: "string", valueHint: "block|drop-newest", env: "WHEN_FULL", defaultText: "block", group: "Sink", description: "When the queue (and spool) is full: sources wait, or new lines are dropped and counted" },
   { name: "shutdown-timeout", kind: "string", valueHint: "MS", env: "SHUTDOWN_TIMEOUT", defaultText: "5000", group: "Sink", description: "Time SIGTERM/SIGINT may spend flushing the queue, in ms" },
   // TCP Sink
   { name: "tcp-sink-host", kind: "string", valueHint: "HOST", env: "TCP_SINK_HOST", defaultText: "127.0.0.1", group: "TCP Sink", description: "Host of the TCP log collector" },
@@ -552,6 +555,15 @@ function buildConfig(inp: Inputs): Config {
     logFormat = logFound.value;
   }
 
+  const whenFullFound = inp.string("when-full");
+  let whenFull: WhenFull = "block";
+  if (whenFullFound !== undefined) {
+    if (whenFullFound.value !== "block" && whenFullFound.value !== "drop-newest") {
+      throw new ConfigError(`${whenFullFound.label}: invalid value ${quote(whenFullFound.value)}: expected block or drop-newest`);
+    }
+    whenFull = whenFullFound.value;
+  }
+
   const config: Config = {
     source,
     sourcePath,
@@ -600,6 +612,7 @@ function buildConfig(inp: Inputs): Config {
       reconnectMaxMs: num("dest-reconnect-max", 30000),
     },
     queueMaxBytes: num("queue-max-bytes", 67108864, 1),
+    whenFull,
     shutdownTimeoutMs: num("shutdown-timeout", 5000),
     health: { ...health, maxAgeS: num("healthcheck-max-age", 30) },
     logFormat,
@@ -619,6 +632,9 @@ function buildConfig(inp: Inputs): Config {
   if (container !== undefined) config.kubernetes.container = container;
   const stateFile = str("state-file");
   if (stateFile !== undefined) config.kubernetes.stateFile = stateFile;
+  const bufferDir = str("buffer-dir");
+  const bufferMax = num("buffer-max-bytes", 1073741824, 1);
+  if (bufferDir !== undefined) config.spool = { dir: bufferDir, maxBytes: bufferMax };
   return config;
 }
 

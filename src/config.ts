@@ -6,6 +6,16 @@ export type SourceKind = "kubernetes" | "url" | "socket";
 
 export type LogFormat = "text" | "json";
 
+/** What happens to new lines when the queue (and the spool, if any) is full. */
+export type WhenFull = "block" | "drop-newest";
+
+export interface SpoolConfig {
+  /** --buffer-dir */
+  dir: string;
+  /** --buffer-max-bytes: disk the spool may use before --when-full applies. */
+  maxBytes: number;
+}
+
 export interface ProxyConfig {
   /** --source-proxy / SOURCE_PROXY; when absent HTTP(S)_PROXY apply. */
   url?: string;
@@ -90,8 +100,11 @@ export interface Config {
   maxLineBytes: number;
   stdoutSink: boolean;
   tcp: TcpSinkConfig;
-  /** Bytes the in-memory queue may hold before sources wait. */
+  /** Bytes the in-memory queue may hold before sources wait (or lines spill to the spool). */
   queueMaxBytes: number;
+  /** The disk spool behind the memory queue; undefined = none. */
+  spool?: SpoolConfig;
+  whenFull: WhenFull;
   /** Time SIGTERM/SIGINT may spend flushing the queue before exit. */
   shutdownTimeoutMs: number;
   health: HealthConfig;

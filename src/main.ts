@@ -7,7 +7,9 @@ import type { Config } from "./config.ts";
 import { startHealthServer, Liveness } from "./health.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { ByteQueue } from "./queue.ts";
+import { OverflowQueue } from "./overflow-queue.ts";
+import { type ByteQueue, MemoryQueue } from "./queue.ts";
+import { openSpool } from "./spool/open.ts";
 import { TcpSink } from "./sinks/tcp.ts";
 import { StdoutSink } from "./sinks/stdout.ts";
 import type { Sink } from "./sinks/sink.ts";
@@ -43,7 +45,15 @@ async function createSource(cfg: Config, queue: ByteQueue, log: Logger, metrics:
 async function run(cfg: Config): Promise<number> {
   const log = createLogger({ format: cfg.logFormat, debug: cfg.debug });
   const metrics = new Metrics();
-  const queue = new ByteQueue(cfg.queueMaxBytes);
+  const memory = new MemoryQueue(cfg.queueMaxBytes);
+  metrics.queueBytes.sample(() => memory.bytes);
+  // Without a spool and with the default --when-full block, the memory queue alone (the fast path).
+  let overflow: OverflowQueue | null = null;
+  if (cfg.spool !== undefined || cfg.whenFull !== "block") {
+    const spool = cfg.spool === undefined ? null : openSpool(cfg.spool, log, metrics);
+    overflow = new OverflowQueue(memory, spool, cfg.spool?.maxBytes ?? 0, cfg.whenFull, metrics, log);
+  }
+  const queue: ByteQueue = overflow ?? memory;
   const liveness = new Liveness(cfg.health.maxAgeS);
   const sink: Sink = cfg.stdoutSink
     ? new StdoutSink(queue, metrics, (message) => {
@@ -100,10 +110,17 @@ async function run(cfg: Config): Promise<number> {
   }
   stop.abort();
   clearInterval(ticker);
-  const pending = queue.bytes;
+  // With a spool, the sink writes what is in memory; what it cannot write stays on disk.
+  overflow?.beginShutdown();
+  const pending = memory.bytes;
   const flushed = await sink.flush(cfg.shutdownTimeoutMs);
-  if (flushed) log.info("stopped; queue flushed", { bytes: pending });
-  else log.warn("stopped; queue not fully flushed within --shutdown-timeout", { bytes_left: queue.bytes, timeout_ms: cfg.shutdownTimeoutMs });
+  const rest = sink.abandon();
+  const spooled = overflow?.closeSpool(rest) ?? 0;
+  if (cfg.spool !== undefined) {
+    const message = flushed ? "stopped; memory queue flushed" : "stopped; the sink did not take everything within --shutdown-timeout";
+    log.info(message, { bytes_left_in_spool: spooled });
+  } else if (flushed) log.info("stopped; queue flushed", { bytes: pending });
+  else log.warn("stopped; queue not fully flushed within --shutdown-timeout", { bytes_left: memory.bytes, timeout_ms: cfg.shutdownTimeoutMs });
   // After the flush: the state file then holds every line the sink wrote.
   if (source.close) await source.close();
   await health.stop();

@@ -3,7 +3,7 @@
 
 type Labels = Record<string, string>;
 
-const PREFIX = "vigil_log_relay_";
+export const PREFIX = "vigil_log_relay_";
 
 /** Keys of label objects seen before: hot paths pass the same constant object. */
 const keyCache = new WeakMap<Labels, string>();
@@ -47,13 +47,35 @@ abstract class Metric {
     readonly type: "counter" | "gauge",
   ) {}
   get(labels?: Labels): number {
+    this.collect();
     return this.values.get(labelKey(labels)) ?? 0;
   }
+  /** Hook for gauges whose value is read when scraped. */
+  protected collect(): void {}
   render(): string {
+    this.collect();
     let out = `# HELP ${PREFIX}${this.name} ${escapeHelp(this.help)}\n# TYPE ${PREFIX}${this.name} ${this.type}\n`;
     if (this.values.size === 0 && this.type === "gauge") out += `${PREFIX}${this.name} 0\n`;
     for (const [key, v] of this.values) out += `${PREFIX}${this.name}${key} ${formatValue(v)}\n`;
     return out;
+  }
+  /** The one label this metric is split by, and its values (bounded); null when it has none. */
+  labels: { name: string; values: readonly string[] } | null = null;
+  /**
+   * Declares the metric's label and every value it can take; each series is shown
+   * at 0 until it moves, so dashboards see it before the first event. Without a
+   * label: the one unlabelled series is shown at 0.
+   */
+  known(label?: string, values: readonly string[] = []): void {
+    if (label === undefined) {
+      if (!this.values.has("")) this.values.set("", 0);
+      return;
+    }
+    this.labels = { name: label, values };
+    for (const v of values) {
+      const k = labelKey({ [label]: v });
+      if (!this.values.has(k)) this.values.set(k, 0);
+    }
   }
 }
 
@@ -80,24 +102,35 @@ export class Gauge extends Metric {
     const k = labelKey(labels);
     this.values.set(k, (this.values.get(k) ?? 0) + n);
   }
+  private sampler: (() => number) | null = null;
+  /** Reads the value from `fn` at each scrape: for levels that change on every push and take. */
+  sample(fn: () => number): void {
+    this.sampler = fn;
+  }
+  protected override collect(): void {
+    if (this.sampler) this.values.set("", this.sampler());
+  }
 }
 
 /** Every metric the relay exports; one instance per process (tests make their own). */
 export class Metrics {
-  readonly linesRead = new Counter("lines_read_total", "Lines read from sources, by source kind.");
+  readonly linesRead = new Counter("lines_read_total", "Lines read from sources (forwarded or not), by source kind.");
   readonly bytesRead = new Counter("bytes_read_total", "Bytes read from sources, by source kind.");
   readonly linesForwarded = new Counter("lines_forwarded_total", "Lines written to the sink.");
   readonly bytesForwarded = new Counter("bytes_forwarded_total", "Bytes written to the sink.");
   readonly linesFiltered = new Counter("lines_filtered_total", "Lines dropped by --include/--exclude, by filter.");
   readonly linesSkipped = new Counter("lines_skipped_total", "Framing lines not forwarded (empty, SSE comments and fields).");
-  readonly linesDropped = new Counter("lines_dropped_total", "Lines lost, by reason (too_long, lagged, when_full).");
+  readonly linesDropped = new Counter("lines_dropped_total", "Lines dropped, by reason: too_long (over --max-line-bytes), lagged (the source reported it skipped them), partial (a half line when an HTTP source's connection broke), when_full (spool full under --when-full drop-newest).");
   readonly invalidUtf8 = new Counter("lines_invalid_utf8_total", "Lines whose invalid UTF-8 was replaced with U+FFFD.");
-  readonly sourceReconnects = new Counter("source_reconnects_total", "Source reconnects, by cause.");
-  readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause.");
+  readonly sourceReconnects = new Counter("source_reconnects_total", "Source stream reconnects (the HTTP stream, or a Kubernetes log stream), by cause: eof (the server ended it), error, timeout, rotation (--max-log-requests fair share), rejected (an error status).");
+  readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause: error (a write failed), timeout (--dest-read-timeout), idle (--dest-idle-timeout).");
   readonly sinkConnected = new Gauge("sink_connected", "1 while the sink connection is up.");
-  readonly sourceConnected = new Gauge("source_connected", "1 while the source stream is open.");
+  readonly sourceConnected = new Gauge("source_connected", "1 while the source is connected: the HTTP stream open, or the Kubernetes pod watch established.");
   readonly queueBytes = new Gauge("queue_bytes", "Bytes waiting in the memory queue (including the write in flight).");
-  readonly watchRestarts = new Counter("watch_restarts_total", "Pod watch restarts, by cause (timeout, error, silent).");
+  readonly spoolBytes = new Gauge("spool_bytes", "Bytes in the disk spool (--buffer-dir) not yet written to the sink.");
+  readonly spoolSegments = new Gauge("spool_segments", "Segment files in the disk spool.");
+  readonly linesSpooled = new Counter("lines_spooled_total", "Lines written to the disk spool because the memory queue was full.");
+  readonly watchRestarts = new Counter("watch_restarts_total", "Pod watch restarts, by cause: timeout (the server ended the watch), error, silent (no event or bookmark past the watch timeout).");
   readonly watchRelists = new Counter("watch_relists_total", "Pod relists after the watch history expired (410).");
   readonly logStreamsActive = new Gauge("log_streams_active", "Kubernetes log requests open now.");
   readonly logStreamsWaiting = new Gauge("log_streams_waiting", "Kubernetes log streams waiting for a --max-log-requests slot.");
@@ -112,5 +145,23 @@ export class Metrics {
     return this.all()
       .map((m) => m.render())
       .join("");
+  }
+
+  // --state-file (src/sources/kubernetes/state-file.ts).
+  readonly cursorSaves = new Counter("cursor_saves_total", "State file (--state-file) saves that succeeded.");
+  readonly cursorSaveFailures = new Counter("cursor_save_failures_total", "State file saves that failed (warned, retried at the next interval).");
+
+  /** Known label values: every series is exported at 0 before its first event. */
+  constructor() {
+    const kinds = ["url", "socket", "kubernetes"];
+    this.linesRead.known("source", kinds);
+    this.bytesRead.known("source", kinds);
+    this.linesFiltered.known("filter", ["include", "exclude"]);
+    this.linesDropped.known("reason", ["too_long", "lagged", "partial", "when_full"]);
+    this.sourceReconnects.known("cause", ["eof", "error", "timeout", "rotation", "rejected"]);
+    this.sinkReconnects.known("cause", ["error", "timeout", "idle"]);
+    this.watchRestarts.known("cause", ["timeout", "error", "silent"]);
+    // Unlabelled counters: one series at 0.
+    for (const m of this.all()) if (m.type === "counter" && m.labels === null) m.known();
   }
 }

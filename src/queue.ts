@@ -12,7 +12,31 @@ export interface QueueEntry {
   onWritten?: () => void;
 }
 
-export class ByteQueue {
+/**
+ * What producers (sources) and the sink see of the queue: MemoryQueue alone, or
+ * OverflowQueue (src/overflow-queue.ts) when a spool or --when-full drop-newest is set.
+ */
+export interface ByteQueue {
+  /** Bytes queued plus bytes taken by the sink but not yet released. */
+  readonly bytes: number;
+  /** Entries (or spool chunks) the sink can take now. */
+  readonly pending: number;
+  /** Adds the entry; returns a promise to await before pushing more when full, else undefined. */
+  push(entry: QueueEntry): Promise<void> | undefined;
+  waitForData(): Promise<void>;
+  wake(): void;
+  take(maxBytes: number): QueueEntry[];
+  /** The sink wrote the bytes of the batch it took last. */
+  release(bytes: number): void;
+  /**
+   * Optional: the sink could not write the batch it took last; `rest` (whole lines,
+   * its unwritten end) goes back in front of everything else. Queues without it
+   * leave the batch with the sink, which resends it itself.
+   */
+  requeue?(rest: Uint8Array, batch: { entries: QueueEntry[]; bytes: number }): void;
+}
+
+export class MemoryQueue implements ByteQueue {
   /** Taken slots are set to null at once, so written chunks can be collected. */
   private entries: Array<QueueEntry | null> = [];
   private head = 0;
@@ -78,6 +102,13 @@ export class ByteQueue {
       this.head = 0;
     }
     return out;
+  }
+
+  /** Puts an entry back in front (a batch the sink could not write, to be taken first again). */
+  unshift(entry: QueueEntry): void {
+    if (this.head > 0) this.entries[--this.head] = entry;
+    else this.entries.unshift(entry);
+    this.held += entry.bytes;
   }
 
   /** The sink wrote `bytes` of taken entries: frees space and wakes producers. */

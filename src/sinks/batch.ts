@@ -58,7 +58,6 @@ export function completeBatch(batch: Batch, queue: ByteQueue, metrics: Metrics):
   metrics.linesForwarded.inc(batch.lines);
   metrics.bytesForwarded.inc(batch.buf.length);
   metrics.lastWriteSeconds.set(Date.now() / 1000);
-  metrics.queueBytes.set(queue.bytes);
 }
 
 /** Start of the first line not wholly accepted: a retry resends whole lines only. */
@@ -66,4 +65,14 @@ export function resendOffset(batch: Batch): number {
   if (batch.offset <= 0) return 0;
   if (batch.offset >= batch.buf.length) return batch.buf.length;
   return batch.buf.lastIndexOf(10, batch.offset - 1) + 1;
+}
+
+/** Hands the unwritten end of a failed batch back to the queue (see ByteQueue.requeue); counts the lines that did go out. */
+export function requeueRest(batch: Batch, queue: ByteQueue, metrics: Metrics): void {
+  const rest = batch.buf.slice(batch.offset);
+  let restLines = 0;
+  for (let i = rest.indexOf(10); i >= 0; i = rest.indexOf(10, i + 1)) restLines++;
+  metrics.linesForwarded.inc(batch.lines - restLines);
+  metrics.bytesForwarded.inc(batch.offset);
+  queue.requeue?.(rest, { entries: batch.entries, bytes: batch.buf.length });
 }

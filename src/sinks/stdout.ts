@@ -14,6 +14,9 @@ export class StdoutSink implements Sink {
   private readonly batches = new BatchBuilder();
   private stopping = false;
   private loop: Promise<void> | null = null;
+  private abandoned = false;
+  /** The batch being written: its write may not have reached the pipe yet. */
+  private writing: Uint8Array | null = null;
   readonly connected = true;
 
   constructor(
@@ -34,8 +37,17 @@ export class StdoutSink implements Sink {
     return settlesWithin(this.loop ?? Promise.resolve(), timeoutMs);
   }
 
+  abandon(): Uint8Array | null {
+    this.abandoned = true;
+    this.queue.wake();
+    const rest = this.writing;
+    this.writing = null;
+    return rest === null ? null : rest.slice();
+  }
+
   private async run(): Promise<void> {
     while (true) {
+      if (this.abandoned) return;
       const batch = this.batches.next(this.queue);
       if (batch === null) {
         if (this.stopping) return;
@@ -43,7 +55,10 @@ export class StdoutSink implements Sink {
         continue;
       }
       try {
+        this.writing = batch.buf;
         await this.write(batch.buf);
+        this.writing = null;
+        if (this.abandoned) return;
       } catch (e) {
         this.onFatal(`cannot write to stdout (--stdout-sink): ${e instanceof Error ? e.message : String(e)}`);
         return;

@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
 import { Backoff, settlesWithin, sleep } from "../backoff.ts";
-import { type Batch, BatchBuilder, completeBatch, resendOffset } from "./batch.ts";
+import { type Batch, BatchBuilder, completeBatch, requeueRest, resendOffset } from "./batch.ts";
 import type { Sink } from "./sink.ts";
 
 class Connection {
@@ -58,6 +58,7 @@ export class TcpSink implements Sink {
   private readonly batches = new BatchBuilder();
   private readonly backoff: Backoff;
   private stopping = false;
+  private abandoned = false;
   private stopWaker: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private lastWrite = Date.now();
@@ -90,8 +91,21 @@ export class TcpSink implements Sink {
     return ok;
   }
 
+  abandon(): Uint8Array | null {
+    this.abandoned = true;
+    this.stopping = true;
+    this.stopWaker?.();
+    const batch = this.inflight;
+    this.inflight = null;
+    this.closeConnection(true);
+    if (batch === null) return null;
+    // A copy: the batch may live in the builder's scratch buffer.
+    return batch.buf.slice(resendOffset(batch));
+  }
+
   private async run(): Promise<void> {
     while (true) {
+      if (this.abandoned) return;
       if (this.stopping && this.inflight === null && this.queue.pending === 0) return;
       const conn = this.conn && !this.conn.closed ? this.conn : await this.reconnect();
       if (conn === null) return; // stopping while disconnected
@@ -112,6 +126,7 @@ export class TcpSink implements Sink {
       }
       const batch = this.inflight;
       const err = await this.writeBatch(conn, batch);
+      if (this.abandoned) return;
       if (err === null) {
         completeBatch(batch, this.queue, this.metrics);
         this.inflight = null;
@@ -119,7 +134,13 @@ export class TcpSink implements Sink {
         this.backoff.reset();
       } else {
         batch.offset = resendOffset(batch);
-        this.log.warnLimited("sink-write", "sink write failed, will resend on the next connection", {
+        // With a spool the unwritten rest goes back to the queue (from where an outage moves it
+        // to disk, so the cursors can advance past it); otherwise this sink keeps it for the resend.
+        if (this.queue.requeue) {
+          requeueRest(batch, this.queue, this.metrics);
+          this.inflight = null;
+        }
+        this.log.warnLimited("sink-write", "sink write failed; the unwritten lines are resent on the next connection (check that the collector is up and reading)", {
           address: this.address,
           error: err,
           pending_bytes: batch.buf.length - batch.offset,
@@ -185,7 +206,7 @@ export class TcpSink implements Sink {
     this.conn = null;
     this.metrics.sinkConnected.set(0);
     while (true) {
-      if (this.stopping && this.inflight === null && this.queue.pending === 0) return null;
+      if (this.abandoned || (this.stopping && this.inflight === null && this.queue.pending === 0)) return null;
       try {
         const conn = await this.connect();
         this.conn = conn;

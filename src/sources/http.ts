@@ -32,6 +32,15 @@ interface Target {
 
 const INCLUDE = { filter: "include" } as const;
 const EXCLUDE = { filter: "exclude" } as const;
+const TOO_LONG = { reason: "too_long" } as const;
+const LAGGED = { reason: "lagged" } as const;
+
+/** What a repeated source failure's warning says, by cause: what failed and what to check. */
+const FAILURE_ADVICE: Record<StreamFailure["kind"], string> = {
+  error: "source stream failed, reconnecting (check that vigild runs and serves the source URL or socket)",
+  timeout: "source stream failed, reconnecting (the source did not answer or went quiet: check that it is up, or raise the timeout named in error)",
+  rejected: "source stream failed, reconnecting (the source answered with an error status: check the URL path and the source's own log)",
+};
 
 class StreamFailure extends Error {
   constructor(
@@ -53,6 +62,8 @@ export class HttpSource implements Source {
   private readonly filter: LineFilter | null;
   private readonly tls: TlsSettings | undefined;
   private readonly proxy: ProxySettings | undefined;
+  /** The `source` label of this source's metrics (one object: the metrics cache its key by identity). */
+  private readonly kindLabel: { source: string };
 
   constructor(
     private readonly cfg: Config,
@@ -78,6 +89,7 @@ export class HttpSource implements Source {
       const proxy = proxyFor(url, c.proxy);
       if (proxy) this.proxy = proxySettings(proxy, c.proxy);
     }
+    this.kindLabel = { source: this.target.kind };
   }
 
   get connected(): boolean {
@@ -119,7 +131,8 @@ export class HttpSource implements Source {
           );
         }
         const delay = this.backoff.next();
-        this.log.warnLimited(`source-${failure.message}`, "source stream failed, reconnecting", {
+        // One key per cause, not per message: error texts vary (addresses, bodies), the fault does not.
+        this.log.warnLimited(`source-${failure.kind}`, FAILURE_ADVICE[failure.kind], {
           source: this.target.label,
           error: failure.message,
           failures,
@@ -144,12 +157,22 @@ export class HttpSource implements Source {
     let watchdog: ReturnType<typeof setInterval> | undefined;
     const framer = new HttpFramer(this.filter, this.cfg.maxLineBytes, {
       tooLong: (n) => {
-        this.metrics.linesDropped.inc(1, { reason: "too_long" });
-        this.log.warnLimited("too-long", "line longer than --max-line-bytes dropped", { source: this.target.label, bytes: n, max: this.cfg.maxLineBytes });
+        // Read, then dropped: counted in both (the framer's line count never sees it).
+        this.metrics.linesRead.inc(1, this.kindLabel);
+        this.metrics.linesDropped.inc(1, TOO_LONG);
+        this.log.warnLimited("too-long", "line longer than --max-line-bytes dropped (raise --max-line-bytes to keep such lines)", {
+          source: this.target.label,
+          bytes: n,
+          max: this.cfg.maxLineBytes,
+        });
       },
       lagged: (n) => {
-        this.metrics.linesDropped.inc(n, { reason: "lagged" });
-        this.log.warnLimited("lagged", "the source skipped entries (its buffer overran before we read them)", { source: this.target.label, skipped: n });
+        this.metrics.linesDropped.inc(n, LAGGED);
+        this.log.warnLimited(
+          "lagged",
+          "the source skipped entries (its buffer overran before the relay read them: the sink is too slow or was down; give the source a larger buffer)",
+          { source: this.target.label, skipped: n },
+        );
       },
       // Per-line events are counted here and added to the metrics once per chunk.
       filtered: (by) => (by === "include" ? counts.include++ : counts.exclude++),
@@ -206,9 +229,7 @@ export class HttpSource implements Source {
         }, tick);
       }
       const body: RawResponse = res;
-      const kind = this.target.kind;
-      // One label object per stream: the metrics cache its key by identity.
-      const kindLabel = { source: kind };
+      const kindLabel = this.kindLabel;
       while (true) {
         let value: Uint8Array | null;
         try {
@@ -236,7 +257,7 @@ export class HttpSource implements Source {
       const seen = framer.linesSeen;
       const last = framer.finish();
       flushCounts();
-      this.metrics.linesRead.inc(framer.linesSeen - seen, { source: kind });
+      this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
       if (last) {
         const wait = this.queue.push(last);
         if (wait) await wait;
@@ -252,7 +273,12 @@ export class HttpSource implements Source {
       }
       const half = framer.reset();
       if (half > 0) this.metrics.linesDropped.inc(1, { reason: "partial" });
-      if (half > 0 && !stop.aborted) this.log.warnLimited("half-line", "connection ended inside a line; the partial line was discarded", { source: this.target.label, bytes: half });
+      if (half > 0 && !stop.aborted) {
+        this.log.warnLimited("half-line", "connection ended inside a line; the partial line was discarded (if this repeats, check the source and the network between)", {
+          source: this.target.label,
+          bytes: half,
+        });
+      }
     }
   }
 }

@@ -225,7 +225,9 @@ export async function kubeEnv(opts: FakeKubeOptions & { ns?: string } = {}): Pro
 /** Starts the relay in Kubernetes mode on env's namespace, sending to env's receiver. */
 export function startKubeRelay(env: KubeEnv, flags: string[] = [], opts: RelayOptions = {}): Relay {
   const debug = process.env.VIGIL_K8S_IT_DEBUG === "1";
-  const relay = startRelay(["--kubernetes", "--namespace", env.ns, "--tcp-sink-port", String(env.rx.port), ...(debug ? ["--debug"] : []), ...flags], {
+  // A --tcp-sink-port of the test's own (a collector that is down) replaces env's receiver.
+  const sink = flags.includes("--tcp-sink-port") ? [] : ["--tcp-sink-port", String(env.rx.port)];
+  const relay = startRelay(["--kubernetes", "--namespace", env.ns, ...sink, ...(debug ? ["--debug"] : []), ...flags], {
     ...opts,
     env: { KUBECONFIG: env.kubeconfig, HOME: env.dir, ...(opts.env ?? {}) },
   });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Metrics } from "../../src/metrics.ts";
-import { ByteQueue, type QueueEntry } from "../../src/queue.ts";
+import { MemoryQueue, type QueueEntry } from "../../src/queue.ts";
 import { BATCH_BYTES, BatchBuilder, completeBatch, resendOffset, type Batch } from "../../src/sinks/batch.ts";
 
 const enc = new TextEncoder();
@@ -15,11 +15,11 @@ function entryOf(...parts: string[]): QueueEntry {
 
 describe("BatchBuilder", () => {
   test("an empty queue gives null", () => {
-    expect(new BatchBuilder().next(new ByteQueue(100))).toBeNull();
+    expect(new BatchBuilder().next(new MemoryQueue(100))).toBeNull();
   });
 
   test("one entry with one part: the batch buffer is that very view", () => {
-    const q = new ByteQueue(1000);
+    const q = new MemoryQueue(1000);
     const e = entryOf("a\nb\n");
     q.push(e);
     const batch = new BatchBuilder().next(q);
@@ -31,7 +31,7 @@ describe("BatchBuilder", () => {
   });
 
   test("several parts and entries are concatenated in order", () => {
-    const q = new ByteQueue(1000);
+    const q = new MemoryQueue(1000);
     q.push(entryOf("one\n", "two\n"));
     q.push(entryOf("three", "\n"));
     q.push(entryOf("four\n"));
@@ -45,7 +45,7 @@ describe("BatchBuilder", () => {
   });
 
   test("a batch carries about BATCH_BYTES (at least one entry) and the rest follows", () => {
-    const q = new ByteQueue(1 << 30);
+    const q = new MemoryQueue(1 << 30);
     const size = 100 * 1024;
     for (let i = 0; i < 12; i++) {
       const body = new Uint8Array(size).fill(0x61 + i);
@@ -95,7 +95,7 @@ describe("resendOffset", () => {
 
 describe("completeBatch", () => {
   test("releases the queue, acknowledges each entry once and counts", async () => {
-    const q = new ByteQueue(9);
+    const q = new MemoryQueue(9);
     const m = new Metrics();
     const acks: string[] = [];
     const a = { ...entryOf("aaaa\n", "bb\n"), onWritten: () => acks.push("a") };

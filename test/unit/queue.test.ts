@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ByteQueue, type QueueEntry } from "../../src/queue.ts";
+import { MemoryQueue, type QueueEntry } from "../../src/queue.ts";
 
 const entry = (bytes: number, lines = 1): QueueEntry => ({ parts: [new Uint8Array(bytes)], bytes, lines });
 
@@ -16,9 +16,9 @@ function track(p: Promise<void> | undefined): { done: boolean } {
   return s;
 }
 
-describe("ByteQueue", () => {
+describe("MemoryQueue", () => {
   test("push under or at the limit returns undefined", () => {
-    const q = new ByteQueue(100);
+    const q = new MemoryQueue(100);
     expect(q.push(entry(40))).toBeUndefined();
     expect(q.push(entry(60))).toBeUndefined();
     expect(q.bytes).toBe(100);
@@ -26,7 +26,7 @@ describe("ByteQueue", () => {
   });
 
   test("push over the limit returns a promise that resolves only once release() brings it under", async () => {
-    const q = new ByteQueue(100);
+    const q = new MemoryQueue(100);
     q.push(entry(80));
     const p = q.push(entry(50));
     expect(p).toBeInstanceOf(Promise);
@@ -47,7 +47,7 @@ describe("ByteQueue", () => {
   });
 
   test("every waiting producer is woken", async () => {
-    const q = new ByteQueue(10);
+    const q = new MemoryQueue(10);
     const a = track(q.push(entry(20)));
     const b = track(q.push(entry(20)));
     q.take(100);
@@ -57,7 +57,7 @@ describe("ByteQueue", () => {
   });
 
   test("an oversized single entry is accepted and its producer is released once it is written", async () => {
-    const q = new ByteQueue(10);
+    const q = new MemoryQueue(10);
     const p = q.push(entry(1000));
     const s = track(p);
     expect(q.pending).toBe(1);
@@ -70,7 +70,7 @@ describe("ByteQueue", () => {
   });
 
   test("take() respects maxBytes but always takes at least one, in order", () => {
-    const q = new ByteQueue(1 << 20);
+    const q = new MemoryQueue(1 << 20);
     for (const n of [30, 30, 30, 500, 10]) q.push(entry(n));
     expect(q.take(70).map((e) => e.bytes)).toEqual([30, 30]);
     expect(q.take(10).map((e) => e.bytes)).toEqual([30]);
@@ -81,7 +81,7 @@ describe("ByteQueue", () => {
   });
 
   test("take() exactly at maxBytes includes the entry", () => {
-    const q = new ByteQueue(1000);
+    const q = new MemoryQueue(1000);
     q.push(entry(50));
     q.push(entry(50));
     q.push(entry(1));
@@ -89,7 +89,7 @@ describe("ByteQueue", () => {
   });
 
   test("many entries (compaction) keep their order", () => {
-    const q = new ByteQueue(1 << 30);
+    const q = new MemoryQueue(1 << 30);
     const N = 5000;
     for (let i = 0; i < N; i++) q.push(entry(i + 1));
     const seen: number[] = [];
@@ -102,7 +102,7 @@ describe("ByteQueue", () => {
   });
 
   test("waitForData resolves at once with data pending, else on the next push", async () => {
-    const q = new ByteQueue(100);
+    const q = new MemoryQueue(100);
     q.push(entry(1));
     const now = track(q.waitForData());
     await flush();
@@ -117,7 +117,7 @@ describe("ByteQueue", () => {
   });
 
   test("wake() releases a waitForData() without data", async () => {
-    const q = new ByteQueue(100);
+    const q = new MemoryQueue(100);
     const w = track(q.waitForData());
     await flush();
     expect(w.done).toBe(false);
@@ -129,7 +129,7 @@ describe("ByteQueue", () => {
   });
 
   test("drained() resolves once everything pushed was released", async () => {
-    const q = new ByteQueue(100);
+    const q = new MemoryQueue(100);
     const empty = track(q.drained());
     await flush();
     expect(empty.done).toBe(true);

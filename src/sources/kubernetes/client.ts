@@ -97,7 +97,10 @@ export class KubeClient {
           headers["Authorization"] = `Bearer ${token}`;
         }
       } catch (e) {
-        this.log.warnLimited("token-file", "cannot read the token file", { path: tokenFile, error: e instanceof Error ? e.message : String(e) });
+        this.log.warnLimited("token-file", "cannot read the token file (check that it exists and that the relay may read it)", {
+          path: tokenFile,
+          error: e instanceof Error ? e.message : String(e),
+        });
       }
     }
     const c = this.cfg.connection;
@@ -126,7 +129,10 @@ export class KubeClient {
       this.kc = allowPlainHttp(this.loader.load());
       this.tokenFile = this.loader.tokenFile(this.kc);
     } catch (e) {
-      this.log.warn("reloading the Kubernetes credentials failed", { error: e instanceof Error ? e.message : String(e) });
+      // Every 401 may bring a reload (at most one a second): a broken kubeconfig must not flood the log.
+      this.log.warnLimited("credentials-reload", "reloading the Kubernetes credentials failed; using the previous ones (check KUBECONFIG or the service account files)", {
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
     this.generation++;
     this.auth = null;

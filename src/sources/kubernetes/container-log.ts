@@ -2,6 +2,7 @@
 // It reopens at once after a clean end while the container runs (backoff only
 // on errors), reads a terminated instance to its end, reads the unread tail of
 // a restarted instance with previous=true, and stops when the pod is gone.
+import { InOrderAcks } from "../../in-order-acks.ts";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import type { Metrics } from "../../metrics.ts";
@@ -38,7 +39,8 @@ type Outcome = "eof" | "rotated" | "restarted" | "stopped" | "retry" | "reauth" 
 
 // Constant label objects: the metrics cache their keys by identity (hot path).
 const KUBE = { source: "kubernetes" } as const;
-const FILTERED = { filter: "include_exclude" } as const;
+const INCLUDE = { filter: "include" } as const;
+const EXCLUDE = { filter: "exclude" } as const;
 const TOO_LONG = { reason: "too_long" } as const;
 
 /** How a deleted pod's open streams may take to drain before they are closed. */
@@ -82,8 +84,14 @@ export class ContainerLog implements SlotHolder {
   private readonly middle: Buffer;
   private readonly label: string;
   private drainTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Entries of this stream queued but not yet written by the sink (with --state-file). */
-  private unwritten = 0;
+  /**
+   * Written cursors of this stream's queued entries (with --state-file), passed to
+   * the state file in queue order even when a spool acknowledges newer entries first.
+   */
+  private readonly acks = new InOrderAcks<{ id: string; at: CursorState }>(
+    ({ id, at }) => this.ctx.state?.written(this.stateRef(), id, at),
+    (a, b) => a.id === b.id,
+  );
   readonly finished: Promise<void>;
 
   constructor(
@@ -251,9 +259,11 @@ export class ContainerLog implements SlotHolder {
     const current = this.cursor.snapshot();
     if (c.lastContainerID !== this.instance) {
       if (!this.done && (current !== null || this.connectedAt > 0)) {
-        this.ctx.log.warn("container restarted more than once before its log was read to the end; the unread rest of that instance is gone", {
-          stream: this.label,
-        });
+        this.ctx.log.warnLimited(
+          "restart-lost",
+          "container restarted more than once before its log was read to the end; the unread rest of that instance is gone (the relay fell behind: check the sink's speed and --max-log-requests)",
+          { stream: this.label },
+        );
       }
       return null;
     }
@@ -275,9 +285,11 @@ export class ContainerLog implements SlotHolder {
         return from === current ? null : current;
       }
     }
-    this.ctx.log.warn("could not find where the unread rest of the previous container instance starts; some of its last lines may be lost", {
-      stream: this.label,
-    });
+    this.ctx.log.warnLimited(
+      "restart-tail",
+      "could not find where the unread rest of the previous container instance starts; some of its last lines may be lost (the relay fell behind: check the sink's speed and --max-log-requests)",
+      { stream: this.label },
+    );
     return current;
   }
 
@@ -387,10 +399,14 @@ export class ContainerLog implements SlotHolder {
       if (ac.signal.aborted && this.gone) return "gone";
       const cut = e instanceof HttpBodyError;
       this.ctx.metrics.sourceReconnects.inc(1, { cause: ac.signal.aborted ? "timeout" : "error" });
-      this.ctx.log.warnLimited(`log-${this.label}`, cut ? "log stream cut, resuming" : "log stream failed, retrying", {
-        stream: this.label,
-        error: e instanceof Error ? e.message : String(e),
-      });
+      // One key for all streams: when the API server or a node is away, every stream fails at once.
+      this.ctx.log.warnLimited(
+        cut ? "log-cut" : "log-failed",
+        cut
+          ? "log stream cut, resuming after the last line forwarded (if this repeats, check the network to the API server)"
+          : "log stream failed, retrying (check that the API server is reachable)",
+        { stream: this.label, error: e instanceof Error ? e.message : String(e) },
+      );
       return "retry";
     } finally {
       const partial = reader.discardPartial();
@@ -404,7 +420,11 @@ export class ContainerLog implements SlotHolder {
   private async deliver(reader: RecordReader): Promise<void> {
     if (reader.errors.length > 0) {
       for (const text of reader.errors) {
-        this.ctx.log.warnLimited(`kubelet-${this.label}`, "the log stream carried an error instead of a log line", { stream: this.label, text });
+        this.ctx.log.warnLimited(
+          "kubelet-error",
+          "the log stream carried an error instead of a log line (the kubelet could not read the container's log: check the node and its container runtime)",
+          { stream: this.label, text },
+        );
       }
       reader.errors = [];
     }
@@ -418,13 +438,9 @@ export class ContainerLog implements SlotHolder {
       const at = this.cursor.snapshot();
       if (taken === null) {
         // Nothing forwarded (filtered lines only): with nothing of this stream in the queue, it counts as written.
-        if (this.unwritten === 0 && id !== undefined && at !== null) state.written(this.stateRef(), id, at);
-      } else {
-        this.unwritten++;
-        taken.onWritten = () => {
-          this.unwritten--;
-          if (id !== undefined && at !== null) state.written(this.stateRef(), id, at);
-        };
+        if (this.acks.pending === 0 && id !== undefined && at !== null) state.written(this.stateRef(), id, at);
+      } else if (id !== undefined && at !== null) {
+        taken.onWritten = this.acks.add({ id, at });
       }
     }
     if (taken === null) return;
@@ -441,9 +457,18 @@ export class ContainerLog implements SlotHolder {
     const m = this.ctx.metrics;
     m.linesRead.inc(n.read, KUBE);
     m.duplicatesSkipped.inc(n.duplicates);
-    m.linesFiltered.inc(n.filtered, FILTERED);
+    m.linesFiltered.inc(n.filtered - reader.excluded, INCLUDE);
+    m.linesFiltered.inc(reader.excluded, EXCLUDE);
+    reader.excluded = 0;
     m.invalidUtf8.inc(n.invalidUtf8);
     m.linesDropped.inc(n.tooLong, TOO_LONG);
+    if (n.tooLong > 0) {
+      this.ctx.log.warnLimited("too-long", "line longer than --max-line-bytes dropped (raise --max-line-bytes to keep such lines)", {
+        stream: this.label,
+        lines: n.tooLong,
+        max: this.ctx.cfg.maxLineBytes,
+      });
+    }
     n.read = n.duplicates = n.filtered = n.invalidUtf8 = n.tooLong = n.forwarded = 0;
   }
 
@@ -474,9 +499,9 @@ export class ContainerLog implements SlotHolder {
       }
     }
     if (status === 403) {
-      this.ctx.log.warnLimited(`forbidden-${this.label}`, "not allowed to read this pod's log (the Role needs get on pods/log)", fields, 60_000);
+      this.ctx.log.warnLimited("log-forbidden", "not allowed to read this pod's log (the Role needs get on pods/log)", fields, 60_000);
     } else {
-      this.ctx.log.warnLimited(`status-${this.label}`, "log request refused, retrying", fields);
+      this.ctx.log.warnLimited("log-refused", "log request refused, retrying (see error; if it persists, check the API server's log)", fields);
     }
     this.ctx.metrics.sourceReconnects.inc(1, { cause: "rejected" });
     return "retry";

@@ -30,6 +30,8 @@ const SILENCE_MARGIN_MS = 30_000;
 class WatchExpired extends Error {}
 /** 401 on a list or watch (the credentials are reloaded before the next attempt). */
 class Unauthorized extends Error {}
+/** The watch was aborted because it went silent (counted and warned once, by the watchdog). */
+class WatchSilent extends Error {}
 
 export class PodWatcher {
   private resourceVersion = "";
@@ -96,13 +98,14 @@ export class PodWatcher {
           this.listed = false;
           continue;
         }
+        if (e instanceof WatchSilent) continue;
         if (e instanceof Unauthorized && !this.reauthenticated) {
           // Refreshed credentials (a rotated token) get one immediate try.
           this.reauthenticated = true;
           continue;
         }
         const delay = this.backoff.next();
-        this.log.warnLimited("pod-watch", "pod list/watch failed, retrying", {
+        this.log.warnLimited("pod-watch", "pod list/watch failed, retrying; new and changed pods are not seen meanwhile (check that the API server is reachable and the Role grants list and watch on pods)", {
           namespace: this.client.namespace,
           error: e instanceof Error ? e.message : String(e),
           retry_in_ms: delay,
@@ -172,10 +175,15 @@ export class PodWatcher {
     const onStop = () => ac.abort();
     signal.addEventListener("abort", onStop, { once: true });
     let lastEvent = Date.now();
+    let silent = false;
     const watchdog = setInterval(() => {
-      if (Date.now() - lastEvent > WATCH_TIMEOUT_S * 1000 + SILENCE_MARGIN_MS) {
+      if (!silent && Date.now() - lastEvent > WATCH_TIMEOUT_S * 1000 + SILENCE_MARGIN_MS) {
+        silent = true;
         this.metrics.watchRestarts.inc(1, { cause: "silent" });
-        this.log.warn("pod watch went silent, restarting it", { namespace: this.client.namespace });
+        // At most once per watch (one per WATCH_TIMEOUT_S + SILENCE_MARGIN_MS): limited by nature.
+        this.log.warn("pod watch went silent, restarting it (if this repeats, check for a proxy or load balancer that holds idle connections)", {
+          namespace: this.client.namespace,
+        });
         ac.abort();
       }
     }, 5_000);
@@ -191,11 +199,14 @@ export class PodWatcher {
         throw new Error(`watch pods: HTTP ${res.status}: ${st.message ?? ""}`);
       }
       this.established = true;
+      this.metrics.sourceConnected.set(1);
       this.reauthenticated = false;
       this.progress();
       let expired: string | null = null;
       const splitter = new LineSplitter(64 * 1024 * 1024, () => {
-        this.log.warn("oversized watch event skipped", { namespace: this.client.namespace });
+        this.log.warnLimited("watch-oversized", "oversized watch event (over 64 MiB) skipped (a pod object that large is unusual: check the namespace's pods)", {
+          namespace: this.client.namespace,
+        });
       });
       const onLine = (buf: Buffer, start: number, end: number) => {
         if (expired !== null) return;
@@ -213,12 +224,17 @@ export class PodWatcher {
       }
       splitter.finish(onLine);
       if (expired !== null) throw new WatchExpired(expired);
+      if (silent) throw new WatchSilent("watch restarted after silence");
       this.metrics.watchRestarts.inc(1, { cause: "timeout" });
-      if (ac.signal.aborted && !signal.aborted) throw new Error("watch restarted after silence");
+    } catch (e) {
+      // The watchdog's abort surfaces as a read error: restart without counting it twice.
+      if (silent && !signal.aborted) throw new WatchSilent("watch restarted after silence");
+      throw e;
     } finally {
       clearInterval(watchdog);
       signal.removeEventListener("abort", onStop);
       this.established = false;
+      this.metrics.sourceConnected.set(0);
     }
   }
 
@@ -229,7 +245,7 @@ export class PodWatcher {
     try {
       ev = JSON.parse(line) as { type?: unknown; object?: unknown };
     } catch {
-      this.log.warnLimited("watch-json", "unparsable watch event skipped", { namespace: this.client.namespace });
+      this.log.warnLimited("watch-json", "unparsable watch event skipped (check for a proxy between the relay and the API server that alters responses)", { namespace: this.client.namespace });
       return null;
     }
     const type = ev.type;

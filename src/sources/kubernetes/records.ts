@@ -72,6 +72,8 @@ export class RecordReader {
   private chunk: Buffer | null = null;
   private chunkUtf8 = false;
   readonly counts: RecordCounts = { read: 0, forwarded: 0, duplicates: 0, filtered: 0, invalidUtf8: 0, tooLong: 0 };
+  /** Of counts.filtered, the lines an --exclude matched (the others matched no --include); reset with counts. */
+  excluded = 0;
   /** Text lines without a timestamp (kubelet errors), for the caller to report. */
   errors: string[] = [];
   private readonly onLine = (buf: Buffer, start: number, end: number) => this.line(buf, start, end);
@@ -86,7 +88,11 @@ export class RecordReader {
   ) {
     this.maxLineBytes = maxLineBytes;
     // Timestamp + space + message: allow the timestamp on top of the message maximum.
-    this.splitter = new LineSplitter(maxLineBytes + MAX_TS_BYTES, () => this.counts.tooLong++);
+    // A line over the maximum even with its timestamp is dropped here, unseen by line(): still one read.
+    this.splitter = new LineSplitter(maxLineBytes + MAX_TS_BYTES, () => {
+      this.counts.read++;
+      this.counts.tooLong++;
+    });
   }
 
   /** Processes one body chunk; the records go to the writer (take them afterwards). */
@@ -142,8 +148,10 @@ export class RecordReader {
     }
     if (this.filter !== null) {
       const text = msg === buf ? buf.toString("utf8", ms, end) : msg.toString("utf8");
-      if (this.filter.check(text) !== "pass") {
+      const verdict = this.filter.check(text);
+      if (verdict !== "pass") {
         this.counts.filtered++;
+        if (verdict === "exclude") this.excluded++;
         return;
       }
     }

@@ -114,7 +114,7 @@ class LogStreams implements PodListener {
   private splitRejected(message: string): void {
     if (!this.split) return;
     this.split = false;
-    this.log.warn("the API server rejects the stream parameter (PodLogsQuerySplitStreams is off); using one combined stream per container", {
+    this.log.warn("the API server rejects the stream parameter (PodLogsQuerySplitStreams is off); using one combined stream per container (drop --split-streams)", {
       error: message,
     });
     for (const entry of this.pods.values()) {
@@ -162,7 +162,7 @@ export class KubernetesSource implements Source {
   ) {
     this.client = createKubeClient(cfg, log);
     const path = cfg.kubernetes.stateFile;
-    this.state = path === undefined ? null : new StateStore(path, log);
+    this.state = path === undefined ? null : new StateStore(path, log, { metrics });
     this.state?.load();
     this.streams = new LogStreams(this.client, cfg, queue, log, metrics, this.state);
     this.state?.setLivePods(() => this.streams.livePods());
@@ -191,7 +191,7 @@ export class KubernetesSource implements Source {
     const first = await Promise.race([initial, slow]).finally(() => clearTimeout(timer));
     if (first instanceof StartupError) throw first;
     if (first instanceof Error && !this.internal.signal.aborted) {
-      this.log.warn("listing pods failed, retrying", { namespace: this.client.namespace, error: first.message });
+      this.log.warn("listing pods failed, retrying (check that the API server is reachable)", { namespace: this.client.namespace, error: first.message });
     }
   }
 

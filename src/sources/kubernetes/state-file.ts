@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { open, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "../../log.ts";
+import type { Metrics } from "../../metrics.ts";
 import { isApiTimestamp, type CursorState } from "./cursor.ts";
 
 export const STATE_VERSION = 1;
@@ -40,6 +41,8 @@ export interface StateStoreOptions {
   intervalMs?: number;
   /** Uids of the pods that exist, or null while that is not known yet (nothing is pruned then). */
   livePods?: () => ReadonlySet<string> | null;
+  /** Where saves and failed saves are counted (cursor_saves_total, cursor_save_failures_total). */
+  metrics?: Metrics;
 }
 
 function keyOf(uid: string, container: string, kind: string): string {
@@ -93,6 +96,7 @@ export class StateStore {
   private closed = false;
   private readonly intervalMs: number;
   private livePods: () => ReadonlySet<string> | null;
+  private readonly metrics: Metrics | undefined;
   /** Successful saves (for tests and metrics). */
   saves = 0;
 
@@ -103,6 +107,7 @@ export class StateStore {
   ) {
     this.intervalMs = opts.intervalMs ?? 1000;
     this.livePods = opts.livePods ?? (() => null);
+    this.metrics = opts.metrics;
   }
 
   /** Reads the file; a missing one is a fresh start, a bad one one warning and a fresh start. Never throws. */
@@ -207,10 +212,12 @@ export class StateStore {
     const p = this.write(text).then(
       () => {
         this.saves++;
+        this.metrics?.cursorSaves.inc();
         return true;
       },
       (e: unknown) => {
         this.dirty = true;
+        this.metrics?.cursorSaveFailures.inc();
         this.log.warnLimited("state-file-save", "cannot save the state file; cursors will not survive a restart until it can be written (check the path, its directory and free space)", {
           path: this.path,
           error: e instanceof Error ? e.message : String(e),
