@@ -64,12 +64,13 @@ async function run(cfg: Config): Promise<number> {
   const source = await createSource(cfg, queue, log, metrics, liveness);
   if (source.prepare) await source.prepare();
 
+  const notConnected = cfg.source === "kubernetes" ? "pod watch not established" : "source not connected";
   let health;
   try {
     health = startHealthServer(
       cfg.health,
       liveness,
-      () => (!source.connected ? "source not connected" : !sink.connected ? "sink not connected" : null),
+      () => (!source.connected ? notConnected : !sink.connected ? "sink not connected" : null),
       metrics,
     );
   } catch (e) {

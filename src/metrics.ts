@@ -123,7 +123,8 @@ export class Metrics {
   readonly linesDropped = new Counter("lines_dropped_total", "Lines dropped, by reason: too_long (over --max-line-bytes), lagged (the source reported it skipped them), partial (a half line when an HTTP source's connection broke), when_full (spool full under --when-full drop-newest).");
   readonly invalidUtf8 = new Counter("lines_invalid_utf8_total", "Lines whose invalid UTF-8 was replaced with U+FFFD.");
   readonly sourceReconnects = new Counter("source_reconnects_total", "Source stream reconnects (the HTTP stream, or a Kubernetes log stream), by cause: eof (the server ended it), error, timeout, rotation (--max-log-requests fair share), rejected (an error status).");
-  readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause: error (a write failed), timeout (--dest-read-timeout), idle (--dest-idle-timeout).");
+  readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause: error (a write failed), timeout (--dest-read-timeout), idle (--dest-idle-timeout), closed (the collector closed the connection).");
+  readonly sinkConnectFailures = new Counter("sink_connect_failures_total", "Sink connection attempts that failed (refused, unreachable, --dest-connect-timeout).");
   readonly sinkConnected = new Gauge("sink_connected", "1 while the sink connection is up.");
   readonly sourceConnected = new Gauge("source_connected", "1 while the source is connected: the HTTP stream open, or the Kubernetes pod watch established.");
   readonly queueBytes = new Gauge("queue_bytes", "Bytes waiting in the memory queue (including the write in flight).");
@@ -136,6 +137,9 @@ export class Metrics {
   readonly logStreamsWaiting = new Gauge("log_streams_waiting", "Kubernetes log streams waiting for a --max-log-requests slot.");
   readonly duplicatesSkipped = new Counter("duplicates_skipped_total", "Lines skipped on resume because they were already forwarded.");
   readonly lastWriteSeconds = new Gauge("last_write_timestamp_seconds", "Unix time of the last successful sink write.");
+  // --state-file (src/sources/kubernetes/state-file.ts).
+  readonly cursorSaves = new Counter("cursor_saves_total", "State file (--state-file) saves that succeeded.");
+  readonly cursorSaveFailures = new Counter("cursor_save_failures_total", "State file saves that failed (warned, retried at the next interval).");
 
   all(): Metric[] {
     return Object.values(this).filter((v): v is Metric => v instanceof Metric);
@@ -147,10 +151,6 @@ export class Metrics {
       .join("");
   }
 
-  // --state-file (src/sources/kubernetes/state-file.ts).
-  readonly cursorSaves = new Counter("cursor_saves_total", "State file (--state-file) saves that succeeded.");
-  readonly cursorSaveFailures = new Counter("cursor_save_failures_total", "State file saves that failed (warned, retried at the next interval).");
-
   /** Known label values: every series is exported at 0 before its first event. */
   constructor() {
     const kinds = ["url", "socket", "kubernetes"];
@@ -159,7 +159,7 @@ export class Metrics {
     this.linesFiltered.known("filter", ["include", "exclude"]);
     this.linesDropped.known("reason", ["too_long", "lagged", "partial", "when_full"]);
     this.sourceReconnects.known("cause", ["eof", "error", "timeout", "rotation", "rejected"]);
-    this.sinkReconnects.known("cause", ["error", "timeout", "idle"]);
+    this.sinkReconnects.known("cause", ["error", "timeout", "idle", "closed"]);
     this.watchRestarts.known("cause", ["timeout", "error", "silent"]);
     // Unlabelled counters: one series at 0.
     for (const m of this.all()) if (m.type === "counter" && m.labels === null) m.known();

@@ -48,6 +48,9 @@ class Connection {
 
 type Wake = "data" | "closed" | "idle" | "stop";
 
+const CLOSED = { cause: "closed" } as const;
+const IDLE = { cause: "idle" } as const;
+
 /** Below this many queued bytes the sink waits LINGER_MS for more before writing. */
 const LINGER_BYTES = 64 * 1024;
 const LINGER_MS = 2;
@@ -116,9 +119,10 @@ export class TcpSink implements Sink {
         this.inflight = this.batches.next(this.queue);
         if (this.inflight === null) {
           const why = await this.waitForWork(conn);
+          if (why === "closed") this.metrics.sinkReconnects.inc(1, CLOSED);
           if (why === "idle") {
             this.log.debug("sink idle, reconnecting", { address: this.address });
-            this.metrics.sinkReconnects.inc(1, { cause: "idle" });
+            this.metrics.sinkReconnects.inc(1, IDLE);
             this.closeConnection(false);
           }
           continue;
@@ -215,6 +219,7 @@ export class TcpSink implements Sink {
         this.log.info("connected to sink", { address: this.address });
         return conn;
       } catch (e) {
+        this.metrics.sinkConnectFailures.inc(1);
         const delay = this.backoff.next();
         this.log.warnLimited(
           "sink-connect",

@@ -109,7 +109,7 @@ describe("/readyz flips as the sink and the source come and go", () => {
     // The token is withdrawn and the watch ends: every new watch gets 401.
     kube.revokeToken(token);
     kube.closeAllWatches();
-    expect(await waitReady(relay, 503, "watch refused")).toBe("not ready: source not connected\n");
+    expect(await waitReady(relay, 503, "watch refused")).toBe("not ready: pod watch not established\n");
     expect(await metric(relay, "source_connected")).toBe(0);
     expect((await get(`${await relay.healthUrl()}/healthz`)).status).toBe(200);
 
