@@ -8,6 +8,7 @@
 // durable (fdatasync) at most every SYNC_MS; callers that need to know when
 // (the Kubernetes cursors) pass a callback that runs after that sync.
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, unlinkSync, writeSync, ftruncateSync } from "node:fs";
+import { lockSpoolDir } from "./lock.ts";
 import {
   FIRST_SEQ,
   listSegments,
@@ -60,6 +61,7 @@ export class Spool {
     private readonly segmentBytes: number,
     segments: SegmentInfo[],
     start: SpoolPosition,
+    private readonly unlock: () => void,
   ) {
     this.segments = segments;
     this.nextSeq = segments.length > 0 ? (segments[segments.length - 1] as SegmentInfo).seq + 1 : Math.max(FIRST_SEQ, start.seq);
@@ -72,6 +74,16 @@ export class Spool {
   /** Opens (creating) DIR and recovers what a previous run left; throws on an unusable directory. */
   static open(dir: string, segmentBytes: number): SpoolOpenResult {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const unlock = lockSpoolDir(dir);
+    try {
+      return Spool.recover(dir, segmentBytes, unlock);
+    } catch (e) {
+      unlock();
+      throw e;
+    }
+  }
+
+  private static recover(dir: string, segmentBytes: number, unlock: () => void): SpoolOpenResult {
     const segments: SegmentInfo[] = [];
     for (const seg of listSegments(dir)) {
       const size = repairTornTail(segmentPath(dir, seg.seq), seg.size);
@@ -93,7 +105,7 @@ export class Spool {
         start = { seq: Math.max(FIRST_SEQ, saved.seq), offset: 0 };
       }
     }
-    const spool = new Spool(dir, segmentBytes, segments, start);
+    const spool = new Spool(dir, segmentBytes, segments, start, unlock);
     spool.dropConsumed();
     // Proves the directory writable now, not at the first outage.
     savePosition(dir, spool.committed, true);
@@ -255,6 +267,7 @@ export class Spool {
     if (this.readFd !== null) closeSync(this.readFd);
     this.writeFd = null;
     this.readFd = null;
+    this.unlock();
   }
 
   /** The segment to append to: the open one, or a new one once that is full. */

@@ -263,6 +263,22 @@ describe("start-up errors", () => {
     expect(expectOneErrorLine(r.stderr)).toMatch(/--buffer-dir .*file\/spool/);
   });
 
+  test("a second relay on the same --buffer-dir is one line and exit 2", async () => {
+    const dir = tempDir();
+    const first = startRelay(["--source-url", "http://127.0.0.1:1/", "--tcp-sink-port", String(unusedPort()), "--buffer-dir", dir]);
+    await first.healthUrl();
+    const r = await runRelay(["--source-url", "http://127.0.0.1:1/", "--buffer-dir", dir]);
+    expect(r.code).toBe(2);
+    expect(expectOneErrorLine(r.stderr)).toContain(`in use by another relay (pid ${first.proc.pid})`);
+    first.signal("SIGTERM");
+    expect(await first.waitExit()).toBe(0);
+    // Released on exit: the next relay takes the directory.
+    const next = startRelay(["--source-url", "http://127.0.0.1:1/", "--tcp-sink-port", String(unusedPort()), "--buffer-dir", dir]);
+    await next.healthUrl();
+    next.signal("SIGTERM");
+    expect(await next.waitExit()).toBe(0);
+  });
+
   test("a bad --when-full is one line and exit 2", async () => {
     const r = await runRelay(["--source-url", "http://127.0.0.1:1/", "--when-full", "drop-oldest"]);
     expect(r.code).toBe(2);

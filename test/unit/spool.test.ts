@@ -189,3 +189,30 @@ describe("Spool", () => {
     expect(JSON.parse(readFileSync(join(dir, "position.json"), "utf8")).seq).toBeGreaterThan(FIRST_SEQ);
   });
 });
+
+describe("Spool lock", () => {
+  test("a second relay on the same directory is refused while the first runs; a dead owner's lock is taken over", async () => {
+    const dir = freshDir();
+    // A live process that looks like a relay holds the lock.
+    const owner = Bun.spawn(["sh", "-c", "sleep 30; true", "vigil-log-relay"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      writeFileSync(join(dir, "lock"), `${owner.pid}\n`);
+      expect(() => Spool.open(dir, 1 << 20)).toThrow(`in use by another relay (pid ${owner.pid})`);
+    } finally {
+      owner.kill("SIGKILL");
+      await owner.exited;
+    }
+    const { spool } = Spool.open(dir, 1 << 20);
+    expect(readFileSync(join(dir, "lock"), "utf8")).toBe(`${process.pid}\n`);
+    spool.close();
+    expect(existsSync(join(dir, "lock"))).toBe(false);
+  });
+
+  test("a pid reused by another program does not hold the lock", () => {
+    const dir = freshDir();
+    const other = Bun.spawnSync(["true"]);
+    writeFileSync(join(dir, "lock"), `${other.pid}\n`); // exited: not alive
+    const { spool } = Spool.open(dir, 1 << 20);
+    spool.close();
+  });
+});
