@@ -120,7 +120,7 @@ export class Metrics {
   readonly bytesForwarded = new Counter("bytes_forwarded_total", "Bytes written to the sink.");
   readonly linesFiltered = new Counter("lines_filtered_total", "Lines dropped by --include/--exclude, by filter.");
   readonly linesSkipped = new Counter("lines_skipped_total", "Framing lines not forwarded (empty, SSE comments and fields).");
-  readonly linesDropped = new Counter("lines_dropped_total", "Lines dropped, by reason: too_long (over --max-line-bytes), lagged (the source reported it skipped them), partial (a half line when an HTTP source's connection broke), when_full (spool full under --when-full drop-newest).");
+  readonly linesDropped = new Counter("lines_dropped_total", "Lines dropped, by reason: too_long (over --max-line-bytes), lagged (the source reported it skipped them), partial (a half line when an HTTP source's connection broke), when_full (queue or spool full under --when-full drop-newest).");
   readonly invalidUtf8 = new Counter("lines_invalid_utf8_total", "Lines whose invalid UTF-8 was replaced with U+FFFD.");
   readonly sourceReconnects = new Counter("source_reconnects_total", "Source stream reconnects (the HTTP stream, or a Kubernetes log stream), by cause: eof (the server ended it), error, timeout, rotation (--max-log-requests fair share), rejected (an error status).");
   readonly sinkReconnects = new Counter("sink_reconnects_total", "Sink reconnects, by cause: error (a write failed), timeout (--dest-read-timeout), idle (--dest-idle-timeout), closed (the collector closed the connection).");

@@ -223,10 +223,12 @@ export class OverflowQueue implements ByteQueue {
   }
 
   /**
-   * --when-full drop-newest. The entry's cursor callback is not run: if nothing
-   * later of that stream is written, a restart reads the dropped lines again.
+   * --when-full drop-newest. The entry counts as done for its cursor: the lines
+   * are given up, and a cursor held behind them would stop every later line of
+   * the stream from being acknowledged (and a restart would send them all again).
    */
   private drop(entry: QueueEntry): undefined {
+    entry.onWritten?.();
     this.metrics.linesDropped.inc(entry.lines, WHEN_FULL_DROPPED);
     this.log.warnLimited("when-full", "queue full, dropping new lines (--when-full drop-newest); the sink is down or slower than the sources", {
       lines: entry.lines,
