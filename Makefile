@@ -33,6 +33,9 @@ test: install
 build: install
 	$(BUN) scripts/build.ts --out dist/vigil-log-relay
 
+# dist/release/vigil-log-relay-VERSION-linux-{x64,x64-musl,arm64,arm64-musl} and
+# SHA256SUMS; the foreign Bun runtimes come from the npm registry (cached).
+# One target: make release RELEASE_TARGETS=host (or linux-arm64,linux-x64-musl).
 release: install
 	$(BUN) scripts/release.ts
 

@@ -4,15 +4,23 @@
 // what arrives. Ends after --seconds (default 15) or on Ctrl-C, then prints a
 // summary (lines, pods, resumes, gaps, duplicates) and leaves nothing running.
 //   bun scripts/demo.ts [--seconds 15] [--binary dist/vigil-log-relay] [--quiet]
+// DEMO_SECONDS sets the default of --seconds (the tests run `make demo` shorter).
+//
+// The fake cluster and the relay run in their own process groups: Ctrl-C in a
+// terminal signals the whole foreground group, and a relay that got SIGINT from
+// the terminal and then SIGTERM from here would take it as a second signal and
+// exit at once (130) without flushing. So only this script sees Ctrl-C, and it
+// stops the relay (one SIGTERM, after reading /metrics), then the cluster.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
 import { healthUrl, metricSum, readyLine } from "./lib/procs.ts";
 
 const { values } = parseArgs({
   options: {
-    seconds: { type: "string", default: "15" },
+    seconds: { type: "string", default: process.env.DEMO_SECONDS || "15" },
     binary: { type: "string", default: "dist/vigil-log-relay" },
     quiet: { type: "boolean", default: false },
   },
@@ -21,6 +29,23 @@ const seconds = Number(values.seconds);
 const dir = mkdtempSync(join(tmpdir(), "vigil-demo-"));
 const kubeconfig = join(dir, "kubeconfig");
 const dim = (s: string) => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+
+// Whatever ends this script (an error included), nothing it started keeps running.
+const started: Subprocess[] = [];
+process.on("exit", () => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+});
+// Until the relay is up there is no summary to give: Ctrl-C, or a start that
+// hangs, ends the demo at once (and the handler above stops the children).
+const abortStart = (why: string): never => {
+  console.error(`demo: ${why}`);
+  process.exit(1);
+};
+const startTimer = setTimeout(() => abortStart("the fake cluster or the relay did not start within 30 s"), 30_000);
+const onEarlySignal = () => abortStart("interrupted while starting");
+process.on("SIGINT", onEarlySignal);
+process.on("SIGTERM", onEarlySignal);
 
 // 1. The receiver: a TCP "collector" that prints each ndjson record.
 const received: string[] = [];
@@ -54,10 +79,11 @@ const fake = Bun.spawn(
     "--close-streams-every-ms", "4000",
     "--restart-every-ms", "6000",
   ],
-  { stdout: "pipe", stderr: "inherit" },
+  { stdout: "pipe", stderr: "inherit", detached: true },
 );
+started.push(fake);
 const cluster = await readyLine<{ url: string; namespace: string }>(fake, "the fake API server");
-console.error(dim(`fake cluster at ${cluster.url}, namespace ${cluster.namespace}; receiver on 127.0.0.1:${receiver.port}`));
+console.error(dim(`fake cluster at ${cluster.url}, namespace ${cluster.namespace}, kubeconfig ${kubeconfig}; receiver on 127.0.0.1:${receiver.port}`));
 
 // 3. The relay, exactly as a user runs it.
 const relay = Bun.spawn(
@@ -69,9 +95,22 @@ const relay = Bun.spawn(
     "--tcp-sink-port", String(receiver.port),
     "--healthcheck", "127.0.0.1:0",
   ],
-  { env: { ...process.env, KUBECONFIG: kubeconfig }, stdout: "inherit", stderr: "pipe" },
+  { env: { ...process.env, KUBECONFIG: kubeconfig }, stdout: "inherit", stderr: "pipe", detached: true },
 );
+started.push(relay);
 const health = await healthUrl(relay, (line) => console.error(dim(`relay: ${line}`)));
+clearTimeout(startTimer);
+process.off("SIGINT", onEarlySignal);
+process.off("SIGTERM", onEarlySignal);
+
+/** SIGTERM, and SIGKILL if that has not ended it in 10 s (the relay flushes for at most --shutdown-timeout, 5 s). */
+async function stop(p: Subprocess): Promise<number> {
+  p.kill("SIGTERM");
+  const timer = setTimeout(() => p.kill("SIGKILL"), 10_000);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return code;
+}
 
 let stopping = false;
 const finish = async () => {
@@ -83,10 +122,8 @@ const finish = async () => {
   } catch {
     // the relay is gone: no metrics
   }
-  relay.kill("SIGTERM");
-  const code = await relay.exited;
-  fake.kill("SIGTERM");
-  await fake.exited;
+  const code = await stop(relay);
+  await stop(fake);
   receiver.stop(true);
   rmSync(dir, { recursive: true, force: true });
 

@@ -1,4 +1,5 @@
 // Small process helpers shared by the demo and the benchmarks.
+import { readdirSync, readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 /** Reads the first stdout line of a process as JSON (its "ready" line). */
@@ -61,5 +62,41 @@ export function metricSum(page: string, name: string): number {
   for (const line of page.split("\n")) {
     if (line.startsWith(name + " ") || line.startsWith(name + "{")) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   }
+  return sum;
+}
+
+/**
+ * Peak resident memory (VmHWM) of a running process and its descendants, summed,
+ * in bytes; null where /proc is not available. Read while the processes still run.
+ * Why not rusage's maxRSS: Linux starts a child's maxRSS at its parent's peak when the
+ * child is spawned with vfork (Bun.spawn does), so every child of this ~60 MB
+ * benchmark process reported at least ~60 MB whatever it used itself. VmHWM is the
+ * process's own peak.
+ */
+export function peakRssBytes(pid: number): number | null {
+  const hwm = (p: number): number | null => {
+    try {
+      const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+      return m ? Number(m[1]) * 1024 : null;
+    } catch {
+      return null;
+    }
+  };
+  const children = (p: number): number[] => {
+    const out: number[] = [];
+    try {
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        const text = readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim();
+        if (text) for (const c of text.split(/\s+/)) out.push(Number(c));
+      }
+    } catch {
+      // gone meanwhile
+    }
+    return out;
+  };
+  const own = hwm(pid);
+  if (own === null) return null;
+  let sum = own;
+  for (const c of children(pid)) sum += peakRssBytes(c) ?? 0;
   return sum;
 }
