@@ -44,6 +44,20 @@ async function createSource(cfg: Config, queue: ByteQueue, log: Logger, metrics:
 
 async function run(cfg: Config): Promise<number> {
   const log = createLogger({ format: cfg.logFormat, debug: cfg.debug });
+  // First of all: a signal during start-up must stop the relay the orderly way too.
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: string) => {
+    signals++;
+    if (signals > 1) {
+      log.warn("second signal, exiting at once", { signal: sig });
+      process.exit(130);
+    }
+    log.info("stopping", { signal: sig });
+    stop.abort();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   const metrics = new Metrics();
   const memory = new MemoryQueue(cfg.queueMaxBytes);
   metrics.queueBytes.sample(() => memory.bytes);
@@ -78,19 +92,6 @@ async function run(cfg: Config): Promise<number> {
   }
   log.info("health check listening", { address: `${health.url}/healthz` });
 
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = (sig: string) => {
-    signals++;
-    if (signals > 1) {
-      log.warn("second signal, exiting at once", { signal: sig });
-      process.exit(130);
-    }
-    log.info("stopping", { signal: sig });
-    stop.abort();
-  };
-  process.on("SIGTERM", () => onSignal("SIGTERM"));
-  process.on("SIGINT", () => onSignal("SIGINT"));
 
   const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), Math.max(100, Math.min(HTTP_TICK_MS, (cfg.health.maxAgeS * 1000) / 2)));
   sink.start();
