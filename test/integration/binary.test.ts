@@ -12,14 +12,13 @@ import pkg from "../../package.json" with { type: "json" };
 import { startFakeVigild } from "../fixtures/fake-vigild.ts";
 import { expectedLines } from "../fixtures/lines.ts";
 import { startTcpReceiver } from "../fixtures/tcp-receiver.ts";
-import { ROOT, cleanup, expectOneErrorLine, runRelay, sequence, startRelay, track } from "./helpers.ts";
+import { cleanup, compiledRelay, expectOneErrorLine, runRelay, sequence, startRelay, track } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-it-bin-"));
-const binary = join(dir, "vigil-log-relay");
+let binary = "";
 
 beforeAll(() => {
-  const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--out", binary], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`build failed (${r.exitCode}): ${r.stderr.toString()}`);
+  binary = compiledRelay();
   // strays the binary must not pick up where it runs
   writeFileSync(join(dir, "bunfig.toml"), 'preload = ["./boom.ts"]\n');
   writeFileSync(join(dir, "boom.ts"), 'throw new Error("stray preload ran");\n');

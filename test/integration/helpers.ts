@@ -322,3 +322,20 @@ export async function waitForSinkStall(relay: Relay, queueMaxBytes: number, ms =
     50,
   );
 }
+
+let compiled: string | undefined;
+
+/**
+ * The relay compiled with scripts/build.ts (as `make build` does), built once per
+ * test process into a temp dir that cleanup never removes (other files reuse it).
+ */
+export function compiledRelay(): string {
+  if (compiled) return compiled;
+  const dir = mkdtempSync(join(tmpdir(), "vigil-it-binary-"));
+  const out = join(dir, "vigil-log-relay");
+  const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--out", out], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`build failed (${r.exitCode}): ${r.stderr.toString()}`);
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  compiled = out;
+  return out;
+}

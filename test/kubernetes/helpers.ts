@@ -15,7 +15,7 @@ import { startTcpReceiver, type TcpReceiver } from "../fixtures/tcp-receiver.ts"
 import { startRelay, tempDir, track, type Relay, type RelayOptions } from "../integration/helpers.ts";
 import type { KubeRecord } from "../../src/pipeline/envelope.ts";
 
-export { cleanup, expectOneErrorLine, metric, runRelay, startRelay, tempDir, track } from "../integration/helpers.ts";
+export { cleanup, compiledRelay, expectOneErrorLine, metric, runRelay, startRelay, tempDir, track } from "../integration/helpers.ts";
 export type { Relay } from "../integration/helpers.ts";
 
 /**

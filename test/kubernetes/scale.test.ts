@@ -3,23 +3,11 @@
  * concurrent requests Bun's fetch allows), from source and as the compiled
  * binary, and --max-log-requests with slot rotation (no loss, never over the cap).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { ROOT } from "../integration/helpers.ts";
+import { afterEach, describe, expect, test } from "bun:test";
 import type { FakeKube } from "../fixtures/fake-kube/index.ts";
-import { addPods, cleanup, kubeEnv, startKubeRelay, waitForStreams, type KubeEnv, type Relay } from "./helpers.ts";
+import { addPods, cleanup, compiledRelay, kubeEnv, startKubeRelay, waitForStreams, type KubeEnv, type Relay } from "./helpers.ts";
 
-const binDir = mkdtempSync(join(tmpdir(), "vigil-k8s-bin-"));
-const binary = join(binDir, "vigil-log-relay");
-
-beforeAll(() => {
-  const r = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts"), "--out", binary], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
-  if (r.exitCode !== 0) throw new Error(`build failed (${r.exitCode}): ${r.stderr.toString()}`);
-}, 120_000);
 afterEach(cleanup);
-afterAll(() => rmSync(binDir, { recursive: true, force: true }));
 
 /**
  * 300 pods, the relay started on them; every stream open at once, then two
@@ -73,7 +61,7 @@ describe("kubernetes: scale", () => {
   }, 120_000);
 
   test("the compiled binary: 300 pods all streaming at once, every pod's lines arrive", async () => {
-    await threeHundredPods((env) => startKubeRelay(env, [], { binary, cwd: binDir }));
+    await threeHundredPods((env) => startKubeRelay(env, [], { binary: compiledRelay() }));
   }, 120_000);
 
   test("--max-log-requests 5 over 20 pods with generators: never more than 5 streams, rotation every second, no loss", async () => {

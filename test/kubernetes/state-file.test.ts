@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Generator } from "../fixtures/fake-kube/index.ts";
-import { addPods, cleanup, expectInstances, kubeEnv, startKubeRelay, waitForStreams, waitUntil, warnings } from "./helpers.ts";
+import { addPods, cleanup, compiledRelay, expectInstances, kubeEnv, startKubeRelay, waitForStreams, waitUntil, warnings } from "./helpers.ts";
 
 afterEach(cleanup);
 
@@ -80,12 +80,13 @@ describe("kubernetes: --state-file", () => {
     expect(await second.waitExit()).toBe(0);
   });
 
-  test("SIGKILL under load (20 pods x 200 lines/s), restart with the same file: nothing lost, duplicates within about a second of lines", async () => {
+  test("SIGKILL of the compiled relay under load (20 pods x 200 lines/s), restart with the same file: nothing lost, duplicates within about a second of lines", async () => {
+    const binary = compiledRelay();
     const env = await kubeEnv();
     const { kube, ns } = env;
     const path = join(env.dir, "state.json");
     const pods = addPods(kube, ns, "busy", 20);
-    const first = startKubeRelay(env, ["--state-file", path]);
+    const first = startKubeRelay(env, ["--state-file", path], { binary });
     await waitForStreams(kube, 20);
     const rate = 200;
     const gens = new Map<string, Generator>();
@@ -103,7 +104,7 @@ describe("kubernetes: --state-file", () => {
     await first.kill();
     const atKill = new Map([...env.records.seqs()].map(([k, s]) => [k, s.length]));
 
-    const second = startKubeRelay(env, ["--state-file", path]);
+    const second = startKubeRelay(env, ["--state-file", path], { binary });
     await second.stderr.waitFor("state file loaded");
     await waitForStreams(kube, 20);
     await waitUntil(() => [...gens.keys()].every((k) => (env.records.seqs().get(k)?.length ?? 0) > (atKill.get(k) ?? 0) + rate), 20_000, "a second of lines after the restart");
