@@ -51,6 +51,8 @@ describe("kubernetes: spool and state file", () => {
       } else {
         await env.records.waitComplete(expected, 30_000);
         const got = env.records.seqs();
+        const dups = [...expected.keys()].map((k) => (got.get(k)?.length ?? 0) - new Set(got.get(k)).size);
+        console.error(`spool + state file SIGKILL: duplicates per container ${dups.join(", ")} (${rate} lines/s each)`);
         for (const [prefix, n] of expected) {
           const seqs = got.get(prefix) ?? [];
           const seen = new Set(seqs);
