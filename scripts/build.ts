@@ -26,6 +26,9 @@ export function compileArgs(opts: BuildOptions): string[] {
     // Precompiled bytecode: the binary starts in ~10 ms instead of ~40 ms.
     "--bytecode",
     "--format=esm",
+    // The Kubernetes source (with @kubernetes/client-node) becomes its own chunk, loaded
+    // only by --kubernetes: in one chunk its mere presence cost every start ~12 ms.
+    "--splitting",
     "--sourcemap=none",
     "--no-compile-autoload-dotenv",
     "--no-compile-autoload-bunfig",

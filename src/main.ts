@@ -78,6 +78,9 @@ async function run(cfg: Config): Promise<number> {
   const source = await createSource(cfg, queue, log, metrics, liveness);
   if (source.prepare) await source.prepare();
 
+  // The sink connects while the health server starts (the source waits for it: a
+  // health port in use ends the start-up, and lines read by then would be lost).
+  sink.start();
   const notConnected = cfg.source === "kubernetes" ? "pod watch not established" : "source not connected";
   let health;
   try {
@@ -94,7 +97,6 @@ async function run(cfg: Config): Promise<number> {
 
 
   const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), Math.max(100, Math.min(HTTP_TICK_MS, (cfg.health.maxAgeS * 1000) / 2)));
-  sink.start();
   log.info("relay started", {
     source: cfg.source === "url" ? cfg.sourceUrl : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",
     sink: cfg.stdoutSink ? "stdout" : `${cfg.tcp.host}:${cfg.tcp.port}`,

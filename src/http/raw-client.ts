@@ -8,13 +8,13 @@
 // is handed out as views into the socket reads, and the socket is paused while
 // the reader is behind (real TCP backpressure on the server).
 import type { Socket, SocketHandler, TLSOptions } from "bun";
-import { isIP } from "node:net";
 import type * as nodeTls from "node:tls";
 import { type BodyDecoder, FramingError, bodyDecoderFor } from "./body.ts";
 import { HttpBodyError, HttpConnectError, abortError, errorCode, errorMessage } from "./errors.ts";
 import { HeadError, HeadParser, type ResponseHead } from "./head.ts";
 import { bareHost, buildConnect, buildRequest, portOf } from "./request-head.ts";
-import { NodeTlsTunnel, type Wire } from "./tunnel.ts";
+import { ipVersion } from "./ip.ts";
+import type { NodeTlsTunnel, Wire } from "./tunnel.ts";
 
 export { HttpBodyError, HttpConnectError } from "./errors.ts";
 export type { BodyErrorKind, ConnectErrorKind } from "./errors.ts";
@@ -391,22 +391,29 @@ class Exchange {
       if (settings.cert !== undefined) options.cert = settings.cert;
       if (settings.key !== undefined) options.key = settings.key;
       // SNI must not be an IP address (RFC 6066); node then verifies against `host`
-      const sni = settings.serverName ?? (isIP(host) ? undefined : host);
+      const sni = settings.serverName ?? (ipVersion(host) !== 0 ? undefined : host);
       if (sni !== undefined) options.servername = sni;
-      let tunnel: NodeTlsTunnel;
-      try {
-        tunnel = new NodeTlsTunnel(main, options, {
-          secure: () => {
-            if (this.phase === "tunnel-tls") this.startRequest(tunnel);
-          },
-          data: (chunk) => this.wireData(chunk),
-          eof: (err) => this.wireEof(err),
-        });
-      } catch (err) {
-        this.fail(new HttpConnectError(`TLS to ${this.target} via proxy failed: ${errorMessage(err)}`, { kind: "tls", cause: err }));
-        return;
-      }
-      this.nodeTunnel = tunnel;
+      // Loaded on first use: node:tls and node:stream add several ms to every start.
+      import("./tunnel.ts").then(
+        ({ NodeTlsTunnel: Tunnel }) => {
+          if (this.phase !== "tunnel-tls" || this.main !== main) return; // closed meanwhile
+          let tunnel: NodeTlsTunnel;
+          try {
+            tunnel = new Tunnel(main, options, {
+              secure: () => {
+                if (this.phase === "tunnel-tls") this.startRequest(tunnel);
+              },
+              data: (chunk) => this.wireData(chunk),
+              eof: (err) => this.wireEof(err),
+            });
+          } catch (err) {
+            this.fail(new HttpConnectError(`TLS to ${this.target} via proxy failed: ${errorMessage(err)}`, { kind: "tls", cause: err }));
+            return;
+          }
+          this.nodeTunnel = tunnel;
+        },
+        (err: unknown) => this.fail(new HttpConnectError(`TLS to ${this.target} via proxy failed: ${errorMessage(err)}`, { kind: "tls", cause: err })),
+      );
       return;
     }
     try {

@@ -54,6 +54,8 @@ const IDLE = { cause: "idle" } as const;
 /** Below this many queued bytes the sink waits LINGER_MS for more before writing. */
 const LINGER_BYTES = 64 * 1024;
 const LINGER_MS = 2;
+/** "Under load": the previous batch completed less than this many ms ago. */
+const LINGER_BUSY_MS = 20;
 
 export class TcpSink implements Sink {
   private conn: Connection | null = null;
@@ -65,6 +67,8 @@ export class TcpSink implements Sink {
   private stopWaker: (() => void) | null = null;
   private loop: Promise<void> | null = null;
   private lastWrite = Date.now();
+  /** performance.now() of the last completed batch (lingering applies only while batches follow closely). */
+  private lastBatchAt = Number.NEGATIVE_INFINITY;
   private readonly address: string;
 
   constructor(
@@ -115,7 +119,9 @@ export class TcpSink implements Sink {
       if (this.inflight === null) {
         // Many small entries (Kubernetes mode: a few lines per stream per read) would
         // each become a write and a TCP segment: let a short pause gather them first.
-        if (this.queue.pending > 0 && this.queue.bytes < LINGER_BYTES && !this.stopping) await sleep(LINGER_MS);
+        // Only under load: after a quiet spell the first line goes out at once.
+        const busy = performance.now() - this.lastBatchAt < LINGER_BUSY_MS;
+        if (busy && this.queue.pending > 0 && this.queue.bytes < LINGER_BYTES && !this.stopping) await sleep(LINGER_MS);
         this.inflight = this.batches.next(this.queue);
         if (this.inflight === null) {
           const why = await this.waitForWork(conn);
@@ -133,6 +139,7 @@ export class TcpSink implements Sink {
       if (this.abandoned) return;
       if (err === null) {
         completeBatch(batch, this.queue, this.metrics);
+        this.lastBatchAt = performance.now();
         this.inflight = null;
         this.lastWrite = Date.now();
         this.backoff.reset();

@@ -2,7 +2,7 @@
 // bypassed for hosts in --source-no-proxy, else NO_PROXY (hosts, ".suffix"
 // domains, "*", IPv4 and IPv6 addresses and CIDRs). Decided here, so Bun's own
 // environment handling never second-guesses it.
-import { isIP } from "node:net";
+import { ipVersion } from "../http/ip.ts";
 import type { ProxyConfig } from "../config.ts";
 import type { ProxySettings } from "../http/raw-client.ts";
 import { pemBlocks } from "./tls.ts";
@@ -30,7 +30,7 @@ function parseIPv4(s: string): bigint | null {
 }
 
 function parseIPv6(s: string): bigint | null {
-  if (isIP(s) !== 6) return null;
+  if (ipVersion(s) !== 6) return null;
   let text = s;
   // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
