@@ -1,23 +1,32 @@
-// make bench: the compiled relay against `curl -sN URL | socat - TCP:...`, in one run.
+// make bench: the compiled relay against `curl -sN URL | socat - TCP:...`.
 // For each scenario: a feeder (scripts/lib/line-server.ts) serves the lines, a
 // receiver (scripts/lib/line-counter.ts) counts them, and we time from spawn to
-// the last line; CPU seconds and peak RSS come from the kernel's rusage.
-//   bun scripts/bench.ts [--lines 2000000] [--binary dist/vigil-log-relay]
+// the last line; CPU seconds come from the kernel's rusage, peak RSS from
+// /proc (see peakRssBytes). Each run measures every scenario once, relay and
+// pipe back to back; with several runs (the default 3) the figures are the
+// medians and the ratio is the median of the runs' own ratios, which keeps a
+// busy moment of the machine from deciding the result.
+//   bun scripts/bench.ts [--lines 2000000] [--runs 3] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { makeBlock } from "./lib/log-lines.ts";
+import { peakRssSampler } from "./lib/procs.ts";
 
 const { values } = parseArgs({
   options: {
     lines: { type: "string", default: "2000000" },
+    runs: { type: "string", default: "3" },
     binary: { type: "string", default: "dist/vigil-log-relay" },
     /** The relay's --queue-max-bytes; unset: the relay's default (64 MiB), which the queue fills when the receiver is slower. */
     "queue-max-bytes": { type: "string" },
   },
 });
 const TOTAL = Number(values.lines);
+const RUNS = Math.max(1, Number(values.runs));
 const BINARY = values.binary as string;
 const bun = process.execPath;
+/** How long the pipe may take to exit by itself once the receiver has every line (curl ends at the feeder's EOF). */
+const PIPE_EXIT_MS = 10_000;
 
 interface Result {
   name: string;
@@ -45,12 +54,18 @@ function has(cmd: string): boolean {
   return Bun.which(cmd) !== null;
 }
 
+/**
+ * One measurement. `exitsAtEof`: the command ends by itself after the feeder's
+ * EOF (the pipe; waiting for it lets rusage include curl's and socat's CPU),
+ * else it is stopped with SIGTERM (the relay reconnects after an EOF).
+ */
 async function scenario(
   name: string,
   format: "ndjson" | "sse",
   expectedLines: number,
   records: number,
   command: (url: string, port: number) => string[],
+  exitsAtEof: boolean,
 ): Promise<Result> {
   const server = Bun.spawn([bun, "scripts/lib/line-server.ts", "--lines", String(TOTAL), "--format", format], {
     stdout: "pipe",
@@ -66,9 +81,19 @@ async function scenario(
     const url = `http://127.0.0.1:${port}/`;
     const t0 = performance.timeOrigin + performance.now();
     const proc = Bun.spawn(command(url, sinkPort as number), { stdout: "ignore", stderr: "ignore" });
+    // The pipe's processes may end before the receiver reports: their peaks are sampled while they run.
+    const rss = peakRssSampler(proc.pid);
     const done = await firstJsonLine(counter);
-    proc.kill("SIGTERM");
-    await proc.exited;
+    rss.sample();
+    if (exitsAtEof) {
+      const timer = setTimeout(() => proc.kill("SIGTERM"), PIPE_EXIT_MS);
+      await proc.exited;
+      clearTimeout(timer);
+    } else {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    }
+    const peak = rss.stop();
     const usage = proc.resourceUsage();
     const elapsedS = ((done.lastAt as number) - t0) / 1000;
     return {
@@ -77,13 +102,35 @@ async function scenario(
       elapsedS,
       bytes: done.bytes as number,
       cpuS: usage ? Number(usage.cpuTime.user + usage.cpuTime.system) / 1e6 : NaN,
-      rssMB: usage ? usage.maxRSS / 1024 / 1024 : NaN,
+      // rusage's maxRSS only as a fallback: it starts at this process's RSS (see peakRssSampler).
+      rssMB: peak !== null ? peak / 1024 / 1024 : usage ? usage.maxRSS / 1024 / 1024 : NaN,
       firstLineMs: (done.firstAt as number) - t0,
     };
   } finally {
     server.kill();
     counter.kill();
   }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** The medians of several runs of one scenario (each figure on its own). */
+function medianOf(rs: Result[]): Result {
+  const first = rs[0] as Result;
+  const m = (f: (r: Result) => number) => median(rs.map(f));
+  return {
+    name: first.name,
+    records: first.records,
+    elapsedS: m((r) => r.elapsedS),
+    bytes: m((r) => r.bytes),
+    cpuS: m((r) => r.cpuS),
+    rssMB: m((r) => r.rssMB),
+    firstLineMs: m((r) => r.firstLineMs),
+  };
 }
 
 function row(r: Result): string {
@@ -123,25 +170,33 @@ const relay = (extra: string[]) => (url: string, port: number) => [
 const pipe = (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | socat -b 262144 - TCP:127.0.0.1:${port}`];
 const havePipe = has("curl") && has("socat");
 
-console.log(`vigil-log-relay benchmark: ${records.toLocaleString("en-US")} records of ~${Math.round(ndjson.block.length / ndjson.records.length)} bytes, ${navigator.hardwareConcurrency} cores`);
+console.log(`vigil-log-relay benchmark: ${records.toLocaleString("en-US")} records of ~${Math.round(ndjson.block.length / ndjson.records.length)} bytes, ${navigator.hardwareConcurrency} cores, ${RUNS} run(s)`);
 console.log(`relay: ${BINARY}, --queue-max-bytes ${values["queue-max-bytes"] ?? "default (67108864)"}`);
 if (!havePipe) console.log("note: curl or socat is missing: the `curl | socat` baseline is skipped (apt-get install curl socat)");
 
-const results: Array<[Result, Result | null]> = [];
-results.push([
-  await scenario("relay ndjson", "ndjson", records, records, relay([])),
-  havePipe ? await scenario("curl | socat ndjson", "ndjson", ndjson.rawLines * ndjson.blocks, records, pipe) : null,
-]);
-results.push([
-  await scenario("relay SSE + include + exclude", "sse", passing, records, relay(["--include", INCLUDE, "--exclude", EXCLUDE])),
-  havePipe ? await scenario("curl | socat SSE (raw bytes)", "sse", sse.rawLines * sse.blocks, records, pipe) : null,
-]);
-
-for (const [mine, base] of results) {
-  console.log(row(mine));
-  if (base) {
-    console.log(row(base));
-    const ratio = mine.records / mine.elapsedS / (base.records / base.elapsedS);
-    console.log(`${"  ratio (relay / pipe, records/s)".padEnd(34)}  ${ratio.toFixed(2)}x`);
-  }
+interface Pair {
+  relay: Result[];
+  pipe: Result[];
 }
+const pairs: Pair[] = [
+  { relay: [], pipe: [] },
+  { relay: [], pipe: [] },
+];
+for (let run = 0; run < RUNS; run++) {
+  const [nd, ss] = pairs as [Pair, Pair];
+  nd.relay.push(await scenario("relay ndjson", "ndjson", records, records, relay([]), false));
+  if (havePipe) nd.pipe.push(await scenario("curl | socat ndjson", "ndjson", ndjson.rawLines * ndjson.blocks, records, pipe, true));
+  ss.relay.push(await scenario("relay SSE + include + exclude", "sse", passing, records, relay(["--include", INCLUDE, "--exclude", EXCLUDE]), false));
+  if (havePipe) ss.pipe.push(await scenario("curl | socat SSE (raw bytes)", "sse", sse.rawLines * sse.blocks, records, pipe, true));
+}
+
+const rate = (r: Result) => r.records / r.elapsedS;
+for (const { relay: mine, pipe: base } of pairs) {
+  console.log(row(medianOf(mine)));
+  if (base.length === 0) continue;
+  console.log(row(medianOf(base)));
+  const ratios = mine.map((r, i) => rate(r) / rate(base[i] as Result));
+  const each = ratios.length > 1 ? `  (runs: ${ratios.map((x) => `${x.toFixed(2)}x`).join(" ")})` : "";
+  console.log(`${"  ratio (relay / pipe, records/s)".padEnd(34)}  ${median(ratios).toFixed(2)}x${each}`);
+}
+if (RUNS > 1) console.log(`(figures: medians of ${RUNS} runs; the ratio: the median of each run's own ratio)`);

@@ -65,25 +65,21 @@ export function metricSum(page: string, name: string): number {
   return sum;
 }
 
-/**
- * Peak resident memory (VmHWM) of a running process and its descendants, summed,
- * in bytes; null where /proc is not available. Read while the processes still run.
- * Why not rusage's maxRSS: Linux starts a child's maxRSS at its parent's peak when the
- * child is spawned with vfork (Bun.spawn does), so every child of this ~60 MB
- * benchmark process reported at least ~60 MB whatever it used itself. VmHWM is the
- * process's own peak.
- */
-export function peakRssBytes(pid: number): number | null {
-  const hwm = (p: number): number | null => {
-    try {
-      const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${p}/status`, "utf8"));
-      return m ? Number(m[1]) * 1024 : null;
-    } catch {
-      return null;
-    }
-  };
-  const children = (p: number): number[] => {
-    const out: number[] = [];
+/** VmHWM of one process in bytes, or null when it is gone (or there is no /proc). */
+function ownPeak(pid: number): number | null {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The process and its descendants, by /proc/PID/task/TID/children. */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    const p = out[i] as number;
     try {
       for (const t of readdirSync(`/proc/${p}/task`)) {
         const text = readFileSync(`/proc/${p}/task/${t}/children`, "utf8").trim();
@@ -92,11 +88,51 @@ export function peakRssBytes(pid: number): number | null {
     } catch {
       // gone meanwhile
     }
-    return out;
-  };
-  const own = hwm(pid);
-  if (own === null) return null;
-  let sum = own;
-  for (const c of children(pid)) sum += peakRssBytes(c) ?? 0;
+  }
+  return out;
+}
+
+/**
+ * Peak resident memory (VmHWM) of a running process and its descendants,
+ * summed, in bytes; null where /proc is not available. Read while they run.
+ * Why not rusage's maxRSS: Linux starts a child's maxRSS at its parent's peak
+ * when the child is spawned with vfork (Bun.spawn does), so every child of a
+ * 60 MB benchmark process reported at least 60 MB whatever it used itself
+ * (`true` spawned by a 200 MB Bun process reports 200 MB). VmHWM is the
+ * process's own peak.
+ */
+export function peakRssBytes(pid: number): number | null {
+  if (ownPeak(pid) === null) return null;
+  let sum = 0;
+  for (const p of processTree(pid)) sum += ownPeak(p) ?? 0;
   return sum;
+}
+
+/**
+ * peakRssBytes() for a process tree whose members may exit before the end (a
+ * shell pipeline): samples every `everyMs` and keeps each member's last peak.
+ */
+export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; stop(): number | null } {
+  const peaks = new Map<number, number>();
+  let seen = false;
+  const sample = () => {
+    for (const p of processTree(pid)) {
+      const v = ownPeak(p);
+      if (v === null) continue;
+      seen = true;
+      if (v > (peaks.get(p) ?? 0)) peaks.set(p, v);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    sample,
+    stop() {
+      clearInterval(timer);
+      if (!seen) return null;
+      let sum = 0;
+      for (const v of peaks.values()) sum += v;
+      return sum;
+    },
+  };
 }

@@ -5,7 +5,7 @@
 // Output is one "\n"-terminated line per record, valid UTF-8 (invalid bytes
 // replaced with U+FFFD and counted), filtered by --include/--exclude.
 import { isAscii, isUtf8 } from "node:buffer";
-import type { LineFilter } from "./filter.ts";
+import type { LineFilter, LiteralMatcher } from "./filter.ts";
 import { asBuffer, LineSplitter } from "./lines.ts";
 import { OutputBuilder } from "./output.ts";
 import type { QueueEntry } from "../queue.ts";
@@ -23,6 +23,8 @@ export interface FramerEvents {
   invalidUtf8(): void;
 }
 
+const LF = 10;
+const CR = 13;
 const COLON = 58;
 const SPACE = 32;
 const D = 100;
@@ -41,6 +43,8 @@ const EVENT = enc.encode("event:");
 const ID = enc.encode("id:");
 const RETRY = enc.encode("retry:");
 const DATA = enc.encode("data:");
+/** Bytes read one by one for the end of a line that looks like SSE framing before Buffer#indexOf takes over. */
+const SHORT_LINE = 24;
 const LAGGED = /^:\s*lagged:\s*skipped\s+(\d+)/;
 
 /** Where the record's payload starts, or -1 when the line is framing only. */
@@ -71,11 +75,16 @@ export class HttpFramer {
   private readonly out = new OutputBuilder();
   /** ignoreBOM: a leading U+FEFF is content to keep (the default decoder would strip it). */
   private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
-  /** The chunk being framed, and whether it is valid UTF-8 as a whole. */
+  /** Filters that can test bytes (literal-only regexes): lines are then never decoded. */
+  private readonly byteFilter: boolean;
+  /** The byte matchers of `filter` (null: that list is empty), held here so a line costs no lookups. */
+  private readonly includeBytes: LiteralMatcher | null;
+  private readonly excludeBytes: LiteralMatcher | null;
+  /** The chunk being framed, and whether its complete lines are valid UTF-8 as a whole. */
   private chunk: Buffer | null = null;
   private chunkUtf8 = false;
   /**
-   * With filters and an all-ASCII chunk: the chunk decoded once; a line's text is
+   * With regex filters and an all-ASCII chunk: the chunk decoded once; a line's text is
    * then a substring (cheaper than decoding each line, and regexes run fast on it).
    */
   private chunkText: string | null = null;
@@ -85,23 +94,49 @@ export class HttpFramer {
 
   constructor(
     private readonly filter: LineFilter | null,
-    maxLineBytes: number,
+    private readonly maxLineBytes: number,
     private readonly events: FramerEvents,
   ) {
     this.splitter = new LineSplitter(maxLineBytes, (n) => events.tooLong(n));
+    const bytes = filter?.bytes ?? null;
+    this.byteFilter = bytes !== null;
+    this.includeBytes = bytes?.include ?? null;
+    this.excludeBytes = bytes?.exclude ?? null;
   }
 
-  /** Frames one chunk; returns what is ready to forward, or null. */
+  /**
+   * Frames one chunk; returns what is ready to forward, or null. The chunk is
+   * handed over: the forwarded lines are compacted in place into its bytes and
+   * the entry holds views of it, so the caller must not reuse or change it.
+   */
   feed(bytes: Uint8Array): QueueEntry | null {
     const chunk = asBuffer(bytes);
+    const len = chunk.length;
+    // A line begun in earlier chunks ends at this chunk's first newline.
+    let pos = this.splitter.pending ? this.splitter.pushHead(chunk, this.onLine) : 0;
+    if (pos >= len) return this.out.take();
+    // The chunk's own complete lines: [pos, last newline].
+    const last = chunk.lastIndexOf(LF);
+    if (last < pos) {
+      this.splitter.hold(pos === 0 ? chunk : chunk.subarray(pos));
+      return this.out.take();
+    }
+    const whole = pos === 0 && last === len - 1 ? chunk : chunk.subarray(pos, last + 1);
     this.chunk = chunk;
-    // ASCII is valid UTF-8: with filters, one check answers both questions.
-    const ascii = this.filter !== null && isAscii(chunk);
-    this.chunkUtf8 = ascii || isUtf8(chunk);
-    this.chunkText = ascii ? chunk.toString("latin1") : null;
-    this.splitter.push(chunk, this.onLine);
+    if (this.filter !== null && !this.byteFilter) {
+      // ASCII is valid UTF-8: with regex filters, one check answers both questions.
+      const ascii = isAscii(whole);
+      this.chunkUtf8 = ascii || isUtf8(whole);
+      this.chunkText = ascii ? chunk.toString("latin1") : null;
+    } else {
+      // Newlines never occur inside a UTF-8 sequence: if the lines are valid together, each one is.
+      this.chunkUtf8 = isUtf8(whole);
+    }
+    this.filter?.resetBytes();
+    this.lines(chunk, pos, last);
     this.chunk = null;
     this.chunkText = null;
+    if (last + 1 < len) this.splitter.hold(chunk.subarray(last + 1));
     return this.out.take();
   }
 
@@ -116,6 +151,36 @@ export class HttpFramer {
     return this.splitter.reset();
   }
 
+  /**
+   * The lines of chunk[pos, last], last being a newline: the splitter's work
+   * (line ends, CRLF, the maximum length) done inline, without a callback per
+   * line. SSE field lines, comments and blank lines are short: their end is
+   * found by reading a few bytes here, which costs far less than a call to
+   * Buffer#indexOf (whose price is mostly the call).
+   */
+  private lines(chunk: Buffer, pos: number, last: number): void {
+    const max = this.maxLineBytes;
+    while (pos <= last) {
+      const c = chunk[pos];
+      let nl: number;
+      if (c === LF) {
+        nl = pos;
+      } else if (c === E || c === I || c === R || c === COLON || c === CR) {
+        let k = pos + 1;
+        const lim = pos + SHORT_LINE < last ? pos + SHORT_LINE : last;
+        while (k < lim && chunk[k] !== LF) k++;
+        nl = chunk[k] === LF ? k : chunk.indexOf(LF, k);
+      } else {
+        nl = chunk.indexOf(LF, pos);
+      }
+      let end = nl;
+      if (end > pos && chunk[end - 1] === CR) end--;
+      if (end - pos > max) this.events.tooLong(end - pos);
+      else this.line(chunk, pos, end, end === nl);
+      pos = nl + 1;
+    }
+  }
+
   private line(buf: Buffer, start: number, end: number, lf: boolean): void {
     this.linesSeen++;
     const p = payloadStart(buf, start, end);
@@ -128,28 +193,40 @@ export class HttpFramer {
       this.events.skipped();
       return;
     }
-    // Hot path: offsets only, no view or copy per line until the output copy.
-    const valid = (buf === this.chunk && this.chunkUtf8) || isUtf8(buf.subarray(p, end));
-    let content: Uint8Array | null = null;
-    if (!valid) {
-      this.events.invalidUtf8();
-      content = enc.encode(this.decoder.decode(buf.subarray(p, end)));
+    const inChunk = buf === this.chunk;
+    // Hot path: offsets only, no view or copy per line.
+    if ((inChunk && this.chunkUtf8) || isUtf8(buf.subarray(p, end))) {
+      const filter = this.filter;
+      if (filter !== null) {
+        const inc = this.includeBytes;
+        const exc = this.excludeBytes;
+        const verdict = this.byteFilter
+          ? inc !== null && !inc.matches(buf, p, end)
+            ? "include"
+            : exc !== null && exc.matches(buf, p, end)
+              ? "exclude"
+              : "pass"
+          : filter.check(inChunk && this.chunkText !== null ? this.chunkText.substring(p, end) : buf.toString("utf8", p, end));
+        if (verdict !== "pass") {
+          this.events.filtered(verdict);
+          return;
+        }
+      }
+      if (lf) this.out.keep(buf, p, end + 1);
+      else if (end + 1 < buf.length && buf[end] === CR) this.out.keepContent(buf, p, end);
+      else this.out.addLine(buf.subarray(p, end)); // the last line at EOF: no room for its "\n"
+      return;
     }
+    this.events.invalidUtf8();
+    const text = this.decoder.decode(buf.subarray(p, end));
     if (this.filter !== null) {
-      const text =
-        content !== null
-          ? this.decoder.decode(content)
-          : buf === this.chunk && this.chunkText !== null
-            ? this.chunkText.substring(p, end)
-            : buf.toString("utf8", p, end);
       const verdict = this.filter.check(text);
       if (verdict !== "pass") {
         this.events.filtered(verdict);
         return;
       }
     }
-    if (content === null && lf) this.out.addRange(buf, p, end + 1);
-    else this.out.addLine(content ?? buf.subarray(p, end));
+    this.out.addLine(enc.encode(text));
   }
 
   private comment(buf: Buffer, start: number, end: number): void {

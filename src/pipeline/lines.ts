@@ -42,46 +42,59 @@ export class LineSplitter {
   push(bytes: Uint8Array, onLine: OnLine): void {
     const chunk = asBuffer(bytes);
     const len = chunk.length;
-    let pos = 0;
-    if (this.discarding || this.carryBytes > 0) {
-      const nl = chunk.indexOf(LF);
-      if (nl < 0) {
-        this.addPartial(chunk);
-        return;
-      }
-      // The line's "\r" before "\n" (if any) is in this chunk, or was the last byte held.
-      const cr = nl > 0 ? chunk[nl - 1] === CR : this.lastCR;
-      if (this.discarding) {
-        this.endDiscard(nl, cr);
-      } else if (this.carryBytes + nl > this.maxLineBytes + 1) {
-        this.carry = [];
-        this.discardedBytes = this.carryBytes;
-        this.carryBytes = 0;
-        this.endDiscard(nl, cr);
-      } else {
-        const line = Buffer.allocUnsafe(this.carryBytes + nl + 1);
-        let off = 0;
-        for (const piece of this.carry) {
-          line.set(piece, off);
-          off += piece.length;
-        }
-        line.set(chunk.subarray(0, nl + 1), off);
-        this.carry = [];
-        this.carryBytes = 0;
-        this.lastCR = false;
-        this.emit(line, 0, line.length - 1, onLine);
-      }
-      pos = nl + 1;
-    }
+    let pos = this.pushHead(chunk, onLine);
     while (pos < len) {
       const nl = chunk.indexOf(LF, pos);
       if (nl < 0) {
-        this.addPartial(chunk.subarray(pos));
+        this.hold(chunk.subarray(pos));
         return;
       }
       this.emit(chunk, pos, nl, onLine);
       pos = nl + 1;
     }
+  }
+
+  /** True while a line is pending from earlier chunks (held, or being discarded as too long). */
+  get pending(): boolean {
+    return this.discarding || this.carryBytes > 0;
+  }
+
+  /**
+   * The first part of push(), for callers that split the rest of a chunk
+   * themselves: completes the pending line (if any) with the chunk's first
+   * newline. Returns where the chunk's own lines start (0 when nothing was
+   * pending; the chunk's length when it has no newline and was all held).
+   */
+  pushHead(chunk: Buffer, onLine: OnLine): number {
+    if (!this.discarding && this.carryBytes === 0) return 0;
+    const nl = chunk.indexOf(LF);
+    if (nl < 0) {
+      this.hold(chunk);
+      return chunk.length;
+    }
+    // The line's "\r" before "\n" (if any) is in this chunk, or was the last byte held.
+    const cr = nl > 0 ? chunk[nl - 1] === CR : this.lastCR;
+    if (this.discarding) {
+      this.endDiscard(nl, cr);
+    } else if (this.carryBytes + nl > this.maxLineBytes + 1) {
+      this.carry = [];
+      this.discardedBytes = this.carryBytes;
+      this.carryBytes = 0;
+      this.endDiscard(nl, cr);
+    } else {
+      const line = Buffer.allocUnsafe(this.carryBytes + nl + 1);
+      let off = 0;
+      for (const piece of this.carry) {
+        line.set(piece, off);
+        off += piece.length;
+      }
+      line.set(chunk.subarray(0, nl + 1), off);
+      this.carry = [];
+      this.carryBytes = 0;
+      this.lastCR = false;
+      this.emit(line, 0, line.length - 1, onLine);
+    }
+    return nl + 1;
   }
 
   /** At EOF: a last line without a newline is still a line. */
@@ -130,15 +143,18 @@ export class LineSplitter {
     onLine(buf, start, end, end === nl);
   }
 
-  private addPartial(piece: Uint8Array): void {
+  /**
+   * The last part of push(): keeps the start of a line whose newline has not
+   * arrived (a copy: the chunk may be reused or rewritten once we return).
+   */
+  hold(piece: Uint8Array): void {
     if (piece.length === 0) return;
     this.lastCR = piece[piece.length - 1] === CR;
     if (this.discarding) {
       this.discardedBytes += piece.length;
       return;
     }
-    // Copy: the chunk's buffer may be reused by the reader after we return.
-    // (Buffer.from copies; Buffer#slice would only make a view.)
+    // Buffer.from copies; Buffer#slice would only make a view.
     this.carry.push(Buffer.from(piece));
     this.carryBytes += piece.length;
     if (this.carryBytes > this.maxLineBytes + 1) {

@@ -31,6 +31,8 @@ interface Target {
 }
 
 const INCLUDE = { filter: "include" } as const;
+/** A stream's first read longer than this is framed in two steps (see stream()). */
+const FIRST_SLICE = 4096;
 const EXCLUDE = { filter: "exclude" } as const;
 const TOO_LONG = { reason: "too_long" } as const;
 const LAGGED = { reason: "lagged" } as const;
@@ -41,6 +43,12 @@ const FAILURE_ADVICE: Record<StreamFailure["kind"], string> = {
   timeout: "source stream failed, reconnecting (the source did not answer or went quiet: check that it is up, or raise the timeout named in error)",
   rejected: "source stream failed, reconnecting (the source answered with an error status: check the URL path and the source's own log)",
 };
+
+/** One connection attempt: the request under way and what aborts it. */
+interface Attempt {
+  controller: AbortController;
+  response: Promise<RawResponse>;
+}
 
 class StreamFailure extends Error {
   constructor(
@@ -62,6 +70,8 @@ export class HttpSource implements Source {
   private readonly filter: LineFilter | null;
   private readonly tls: TlsSettings | undefined;
   private readonly proxy: ProxySettings | undefined;
+  /** The connection prepare() started, until the first stream() takes it. */
+  private early: Attempt | null = null;
   /** The `source` label of this source's metrics (one object: the metrics cache its key by identity). */
   private readonly kindLabel: { source: string };
 
@@ -96,7 +106,27 @@ export class HttpSource implements Source {
     return this.open;
   }
 
+  /**
+   * Starts the first connection without waiting for it: it comes up while the
+   * relay starts its health server and logs, and run() takes it over, so the
+   * first lines reach the sink a few ms sooner. Nothing is read before run().
+   */
+  prepare(): Promise<void> {
+    this.early ??= this.connect();
+    return Promise.resolve();
+  }
+
   async run(signal: AbortSignal): Promise<void> {
+    try {
+      await this.runLoop(signal);
+    } finally {
+      // Stopped before the connection prepare() started was used.
+      this.early?.controller.abort();
+      this.early = null;
+    }
+  }
+
+  private async runLoop(signal: AbortSignal): Promise<void> {
     const retries = this.cfg.connection.reconnectRetries;
     let failures = 0;
     while (!signal.aborted) {
@@ -143,10 +173,33 @@ export class HttpSource implements Source {
     }
   }
 
+  /** Sends the request on a new connection. */
+  private connect(): Attempt {
+    const c = this.cfg.connection;
+    const controller = new AbortController();
+    const response = request({
+      url: this.target.url,
+      signal: controller.signal,
+      headers: { Accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "Cache-Control": "no-cache", "User-Agent": "vigil-log-relay" },
+      ...(this.target.unix ? { unix: this.target.unix } : {}),
+      ...(this.tls && this.target.url.protocol === "https:" ? { tls: this.tls } : {}),
+      ...(this.proxy ? { proxy: this.proxy } : {}),
+      // The reference's connect timeout covers the connection and the response head.
+      connectTimeoutMs: c.connectTimeoutMs,
+      headersTimeoutMs: c.connectTimeoutMs,
+      keepAliveMs: c.keepaliveIntervalS * 1000,
+    });
+    // stream() handles the outcome; a prepared attempt that fails before run() must not count as unhandled.
+    response.catch(() => {});
+    return { controller, response };
+  }
+
   /** One connection: returns the bytes read on a clean EOF, throws StreamFailure otherwise. */
   private async stream(stop: AbortSignal): Promise<number> {
     const c = this.cfg.connection;
-    const controller = new AbortController();
+    const attempt = this.early ?? this.connect();
+    this.early = null;
+    const controller = attempt.controller;
     let abortReason: StreamFailure | null = null;
     const abort = (reason: StreamFailure) => {
       abortReason ??= reason;
@@ -190,18 +243,7 @@ export class HttpSource implements Source {
     let received = 0;
     let res: RawResponse | undefined;
     try {
-      res = await request({
-        url: this.target.url,
-        signal: controller.signal,
-        headers: { Accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "Cache-Control": "no-cache", "User-Agent": "vigil-log-relay" },
-        ...(this.target.unix ? { unix: this.target.unix } : {}),
-        ...(this.tls && this.target.url.protocol === "https:" ? { tls: this.tls } : {}),
-        ...(this.proxy ? { proxy: this.proxy } : {}),
-        // The reference's connect timeout covers the connection and the response head.
-        connectTimeoutMs: c.connectTimeoutMs,
-        headersTimeoutMs: c.connectTimeoutMs,
-        keepAliveMs: c.keepaliveIntervalS * 1000,
-      }).catch((e: unknown) => {
+      res = await attempt.response.catch((e: unknown) => {
         if (abortReason) throw abortReason;
         if (e instanceof HttpConnectError && (e.kind === "connect-timeout" || e.kind === "headers-timeout")) {
           throw new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms (${e.message})`, "timeout");
@@ -230,6 +272,7 @@ export class HttpSource implements Source {
       }
       const body: RawResponse = res;
       const kindLabel = this.kindLabel;
+      let first = true;
       while (true) {
         let value: Uint8Array | null;
         try {
@@ -241,16 +284,35 @@ export class HttpSource implements Source {
         received += value.length;
         lastData = Date.now();
         this.metrics.bytesRead.inc(value.length, kindLabel);
-        const seen = framer.linesSeen;
-        const entry = framer.feed(value);
-        flushCounts();
-        if (framer.linesSeen > seen) {
-          lastLine = lastData;
-          this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
+        let piece: Uint8Array | null = value;
+        let next: Uint8Array | null = null;
+        if (first && value.length > FIRST_SLICE) {
+          // A stream's first read is often large (the server's backlog) and framed by
+          // code not compiled yet (a few ms for 64 KiB): its first lines go out alone, first.
+          const cut = value.lastIndexOf(10, FIRST_SLICE) + 1;
+          if (cut > 0) {
+            piece = value.subarray(0, cut);
+            next = value.subarray(cut);
+          }
         }
-        if (entry) {
-          const wait = this.queue.push(entry);
-          if (wait) await wait;
+        first = false;
+        while (piece !== null) {
+          const seen = framer.linesSeen;
+          const entry = framer.feed(piece);
+          flushCounts();
+          if (framer.linesSeen > seen) {
+            lastLine = lastData;
+            this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
+          }
+          if (entry) {
+            const wait = this.queue.push(entry);
+            if (wait) await wait;
+            // Lets the sink take and write this entry before the rest is framed (a
+            // macrotask: the sink's wake-up takes several promise steps).
+            else if (next !== null) await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          piece = next;
+          next = null;
         }
       }
       if (abortReason) throw abortReason;
