@@ -226,8 +226,9 @@ export function literalAlternatives(re: RegExp): string[] | null {
 }
 
 interface Group {
-  /** Every literal of the group starts with it. */
+  /** Every literal of the group starts with it (a Buffer: Buffer#indexOf takes it as the needle), and its length. */
   prefix: Buffer;
+  plen: number;
   /** What follows the prefix in each literal, end to end (tail k is tails[tailAt[k], tailAt[k + 1])). */
   tails: Uint8Array;
   tailAt: Int32Array;
@@ -241,7 +242,9 @@ interface Group {
 function group(prefix: Buffer, tails: Buffer[]): Group {
   const tailAt = new Int32Array(tails.length + 1);
   for (let k = 0; k < tails.length; k++) tailAt[k + 1] = (tailAt[k] as number) + (tails[k] as Buffer).length;
-  return { prefix, tails: Buffer.concat(tails), tailAt, bare: tails.some((t) => t.length === 0), from: -1, next: -1 };
+  // A plain Uint8Array: reading a Buffer's length goes through a slow getter in Bun's JIT.
+  const joined = new Uint8Array(Buffer.concat(tails));
+  return { prefix, plen: prefix.length, tails: joined, tailAt, bare: tails.some((t) => t.length === 0), from: -1, next: -1 };
 }
 
 /**
@@ -292,7 +295,7 @@ export class LiteralMatcher {
     }
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi] as Group;
-      const plen = g.prefix.length;
+      const plen = g.plen;
       let q = g.next;
       if (g.from < 0 || g.from > start || (q >= 0 && q < start)) {
         q = buf.indexOf(g.prefix, start);

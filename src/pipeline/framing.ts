@@ -5,7 +5,7 @@
 // Output is one "\n"-terminated line per record, valid UTF-8 (invalid bytes
 // replaced with U+FFFD and counted), filtered by --include/--exclude.
 import { isAscii, isUtf8 } from "node:buffer";
-import type { LineFilter, LiteralMatcher } from "./filter.ts";
+import type { LineFilter } from "./filter.ts";
 import { asBuffer, LineSplitter } from "./lines.ts";
 import { OutputBuilder } from "./output.ts";
 import type { QueueEntry } from "../queue.ts";
@@ -31,6 +31,7 @@ const D = 100;
 const E = 101;
 const I = 105;
 const R = 114;
+const L = 108;
 
 function startsWith(buf: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
   if (end - start < prefix.length) return false;
@@ -77,9 +78,6 @@ export class HttpFramer {
   private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   /** Filters that can test bytes (literal-only regexes): lines are then never decoded. */
   private readonly byteFilter: boolean;
-  /** The byte matchers of `filter` (null: that list is empty), held here so a line costs no lookups. */
-  private readonly includeBytes: LiteralMatcher | null;
-  private readonly excludeBytes: LiteralMatcher | null;
   /** The chunk being framed, and whether its complete lines are valid UTF-8 as a whole. */
   private chunk: Buffer | null = null;
   private chunkUtf8 = false;
@@ -98,10 +96,7 @@ export class HttpFramer {
     private readonly events: FramerEvents,
   ) {
     this.splitter = new LineSplitter(maxLineBytes, (n) => events.tooLong(n));
-    const bytes = filter?.bytes ?? null;
-    this.byteFilter = bytes !== null;
-    this.includeBytes = bytes?.include ?? null;
-    this.excludeBytes = bytes?.exclude ?? null;
+    this.byteFilter = filter !== null && filter.bytes !== null;
   }
 
   /**
@@ -198,14 +193,8 @@ export class HttpFramer {
     if ((inChunk && this.chunkUtf8) || isUtf8(buf.subarray(p, end))) {
       const filter = this.filter;
       if (filter !== null) {
-        const inc = this.includeBytes;
-        const exc = this.excludeBytes;
         const verdict = this.byteFilter
-          ? inc !== null && !inc.matches(buf, p, end)
-            ? "include"
-            : exc !== null && exc.matches(buf, p, end)
-              ? "exclude"
-              : "pass"
+          ? filter.checkBytes(buf, p, end)
           : filter.check(inChunk && this.chunkText !== null ? this.chunkText.substring(p, end) : buf.toString("utf8", p, end));
         if (verdict !== "pass") {
           this.events.filtered(verdict);
@@ -230,6 +219,11 @@ export class HttpFramer {
   }
 
   private comment(buf: Buffer, start: number, end: number): void {
+    // Most comments are keepalives: decode only what may be "lagged" (after ASCII
+    // spaces comes "l", or a non-ASCII byte that may be a space to \s).
+    let i = start + 1;
+    while (i < end && (buf[i] === SPACE || ((buf[i] as number) >= 9 && (buf[i] as number) <= 13))) i++;
+    if (i >= end || (buf[i] !== L && (buf[i] as number) < 0x80)) return;
     const m = LAGGED.exec(buf.toString("utf8", start, Math.min(end, start + 80)));
     if (m) this.events.lagged(Number(m[1]));
   }

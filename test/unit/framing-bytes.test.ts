@@ -83,3 +83,13 @@ describe("HttpFramer byte paths match the text paths", () => {
     }
   });
 });
+
+describe("lagged notices behind the keepalive shortcut", () => {
+  test("any whitespace \\s allows before 'lagged' still counts (tab, NBSP, U+3000); keepalives do not", () => {
+    const input = Buffer.from(":\tlagged: skipped 5\n:\u00a0lagged: skipped 6\n:\u3000 lagged: skipped 7\n: keepalive\n:\n: \n:lagged: skipped 8\n");
+    const r = run(input, [], null, 1 << 20);
+    expect(r.events.filter((e) => e.startsWith("lagged"))).toEqual(["lagged 5", "lagged 6", "lagged 7", "lagged 8"]);
+    expect(r.events.filter((e) => e === "skipped").length).toBe(7);
+    expect(r.out).toBe("");
+  });
+});

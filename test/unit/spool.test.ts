@@ -196,6 +196,9 @@ describe("Spool lock", () => {
     // A live process that looks like a relay holds the lock.
     const owner = Bun.spawn(["sh", "-c", "sleep 30; true", "vigil-log-relay"], { stdout: "ignore", stderr: "ignore" });
     try {
+      // Until the child has exec'd, its cmdline is still this test runner's.
+      const deadline = Date.now() + 5000;
+      while (!readFileSync(`/proc/${owner.pid}/cmdline`, "utf8").includes("vigil-log-relay") && Date.now() < deadline) await Bun.sleep(5);
       writeFileSync(join(dir, "lock"), `${owner.pid}\n`);
       expect(() => Spool.open(dir, 1 << 20)).toThrow(`in use by another relay (pid ${owner.pid})`);
     } finally {
