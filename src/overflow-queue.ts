@@ -8,6 +8,7 @@
 import type { WhenFull } from "./config.ts";
 import type { Logger } from "./log.ts";
 import type { Metrics } from "./metrics.ts";
+import { countLines } from "./pipeline/lines.ts";
 import type { ByteQueue, MemoryQueue, QueueEntry } from "./queue.ts";
 import type { Spool, SpoolChunk } from "./spool/spool.ts";
 
@@ -16,11 +17,6 @@ type Taken = { from: "memory"; entries: QueueEntry[] } | { from: "spool"; chunk:
 
 const WHEN_FULL_DROPPED = { reason: "when_full" } as const;
 
-function countLines(buf: Uint8Array): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
-  return n;
-}
 const SPOOL_RETRY_MS = 1000;
 
 export class OverflowQueue implements ByteQueue {
@@ -116,7 +112,7 @@ export class OverflowQueue implements ByteQueue {
     this.taken = null;
     if (taken?.from === "spool" && this.spool !== null) {
       // Still on disk: commit what was written and read the rest again.
-      this.spool.commit({ seq: taken.chunk.start.seq, offset: taken.chunk.end.offset - rest.length });
+      commitWritten(this.spool, taken.chunk, rest.length);
       this.spool.rewind();
       this.wakeSpace();
     } else {
@@ -148,7 +144,7 @@ export class OverflowQueue implements ByteQueue {
     const front: Uint8Array[] = [];
     const written: Array<() => void> = [];
     if (taken?.from === "spool" && unwritten !== null) {
-      spool.commit({ seq: taken.chunk.start.seq, offset: taken.chunk.end.offset - unwritten.length });
+      commitWritten(spool, taken.chunk, unwritten.length);
     } else if (taken?.from === "memory" && unwritten !== null) {
       front.push(unwritten);
       for (const e of taken.entries) if (e.onWritten) written.push(e.onWritten);
@@ -177,22 +173,14 @@ export class OverflowQueue implements ByteQueue {
   private spillMemory(spool: Spool): void {
     while (this.memory.pending > 0) {
       const entries = this.memory.take(Number.MAX_SAFE_INTEGER);
-      let moved = 0;
-      for (const e of entries) {
-        if (!this.appendToSpool(spool, e)) {
-          // The disk refused: keep this and the rest in memory, in order, and let the source wait there.
-          const rest = entries.slice(entries.indexOf(e));
-          for (let i = rest.length - 1; i >= 0; i--) {
-            const r = rest[i] as QueueEntry;
-            this.memory.unshift(r);
-            this.memory.release(r.bytes);
-          }
-          this.memory.release(moved);
-          return;
-        }
-        moved += e.bytes;
+      // They all leave memory; those the disk refuses come back in front below.
+      this.memory.release(entries.reduce((n, e) => n + e.bytes, 0));
+      for (let i = 0; i < entries.length; i++) {
+        if (this.appendToSpool(spool, entries[i] as QueueEntry)) continue;
+        // Keep the rest in memory, in order, and let the source wait there.
+        for (let j = entries.length - 1; j >= i; j--) this.memory.unshift(entries[j] as QueueEntry);
+        return;
       }
-      this.memory.release(moved);
     }
   }
 
@@ -253,4 +241,9 @@ export class OverflowQueue implements ByteQueue {
     this.dataWaiter = null;
     w?.();
   }
+}
+
+/** The first `chunk.buf.length - unwritten` bytes of a spool chunk reached the sink (a line boundary). */
+function commitWritten(spool: Spool, chunk: SpoolChunk, unwritten: number): void {
+  spool.commit({ seq: chunk.start.seq, offset: chunk.end.offset - unwritten });
 }

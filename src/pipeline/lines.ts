@@ -19,6 +19,13 @@ export function asBuffer(chunk: Uint8Array): Buffer {
 const LF = 10;
 const CR = 13;
 
+/** Newline-terminated lines in `buf` (the queue, spool and sink count whole ndjson lines). */
+export function countLines(buf: Uint8Array): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
 export class LineSplitter {
   private carry: Uint8Array[] = [];
   private carryBytes = 0;

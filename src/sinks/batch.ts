@@ -1,6 +1,7 @@
 // Turns queued entries into one contiguous buffer: one write per batch, never per line.
 import type { ByteQueue, QueueEntry } from "../queue.ts";
 import type { Metrics } from "../metrics.ts";
+import { countLines } from "../pipeline/lines.ts";
 
 /** About how much one write carries. */
 export const BATCH_BYTES = 512 * 1024;
@@ -70,9 +71,7 @@ export function resendOffset(batch: Batch): number {
 /** Hands the unwritten end of a failed batch back to the queue (see ByteQueue.requeue); counts the lines that did go out. */
 export function requeueRest(batch: Batch, queue: ByteQueue, metrics: Metrics): void {
   const rest = batch.buf.slice(batch.offset);
-  let restLines = 0;
-  for (let i = rest.indexOf(10); i >= 0; i = rest.indexOf(10, i + 1)) restLines++;
-  metrics.linesForwarded.inc(batch.lines - restLines);
+  metrics.linesForwarded.inc(batch.lines - countLines(rest));
   metrics.bytesForwarded.inc(batch.offset);
   queue.requeue?.(rest, { entries: batch.entries, bytes: batch.buf.length });
 }

@@ -8,6 +8,7 @@
 // durable (fdatasync) at most every SYNC_MS; callers that need to know when
 // (the Kubernetes cursors) pass a callback that runs after that sync.
 import { closeSync, fdatasyncSync, mkdirSync, openSync, readSync, unlinkSync, writeSync, ftruncateSync } from "node:fs";
+import { countLines } from "../pipeline/lines.ts";
 import { lockSpoolDir } from "./lock.ts";
 import {
   FIRST_SEQ,
@@ -132,17 +133,10 @@ export class Spool {
     const fd = this.writeFd as number;
     let written = 0;
     try {
-      for (const p of parts) {
-        let off = 0;
-        while (off < p.length) {
-          const n = writeSync(fd, p, off, p.length - off);
-          off += n;
-          written += n;
-        }
-      }
+      for (const p of parts) written += writeAllSync(fd, p);
     } catch (e) {
       // A partial append would leave half a line: cut it off again.
-      if (written > 0) ftruncateSync(fd, seg.size);
+      ftruncateSync(fd, seg.size);
       throw e;
     }
     seg.size += written;
@@ -369,16 +363,6 @@ export class Spool {
 
 export function comparePos(a: SpoolPosition, b: SpoolPosition): number {
   return a.seq !== b.seq ? a.seq - b.seq : a.offset - b.offset;
-}
-
-function countLines(buf: Uint8Array): number {
-  let n = 0;
-  let i = buf.indexOf(10);
-  while (i >= 0) {
-    n++;
-    i = buf.indexOf(10, i + 1);
-  }
-  return n;
 }
 
 function readFully(fd: number, buf: Uint8Array, position: number): void {
