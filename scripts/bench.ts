@@ -6,16 +6,21 @@
 // pipe back to back; with several runs (the default 3) the figures are the
 // medians and the ratio is the median of the runs' own ratios, which keeps a
 // busy moment of the machine from deciding the result.
-//   bun scripts/bench.ts [--lines 2000000] [--runs 3] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
+// The first-line latency is measured apart, on an idle machine, over many
+// start-ups (scripts/lib/first-line.ts).
+//   bun scripts/bench.ts [--lines 2000000] [--runs 3] [--first-line-trials 15] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { makeBlock } from "./lib/log-lines.ts";
 import { peakRssSampler } from "./lib/procs.ts";
+import { measureFirstLine } from "./lib/first-line.ts";
 
 const { values } = parseArgs({
   options: {
     lines: { type: "string", default: "2000000" },
     runs: { type: "string", default: "3" },
+    /** Start-ups per command for the first-line latency (0: skip). */
+    "first-line-trials": { type: "string", default: "15" },
     binary: { type: "string", default: "dist/vigil-log-relay" },
     /** The relay's --queue-max-bytes; unset: the relay's default (64 MiB), which the queue fills when the receiver is slower. */
     "queue-max-bytes": { type: "string" },
@@ -200,3 +205,21 @@ for (const { relay: mine, pipe: base } of pairs) {
   console.log(`${"  ratio (relay / pipe, records/s)".padEnd(34)}  ${median(ratios).toFixed(2)}x${each}`);
 }
 if (RUNS > 1) console.log(`(figures: medians of ${RUNS} runs; the ratio: the median of each run's own ratio)`);
+
+const TRIALS = Number(values["first-line-trials"]);
+if (TRIALS > 0) {
+  const relayArgs = (extra: string[]) => (url: string, port: number) => [BINARY, "--source-url", url, "--tcp-sink-host", "127.0.0.1", "--tcp-sink-port", String(port), "--healthcheck", "127.0.0.1:0", ...extra];
+  const results = await measureFirstLine(
+    [
+      { name: "relay ndjson", format: "ndjson", argv: relayArgs([]) },
+      { name: "relay SSE + include + exclude", format: "sse", argv: relayArgs(["--include", INCLUDE, "--exclude", EXCLUDE]) },
+      ...(havePipe ? [{ name: "curl | socat", format: "ndjson" as const, argv: (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | socat - TCP:127.0.0.1:${port}`] }] : []),
+    ],
+    TRIALS,
+  );
+  console.log(`first line at the receiver after start (idle machine, ${TRIALS} start-ups each, interleaved):`);
+  for (const r of results) {
+    const missed = r.misses > 0 ? `  (${r.misses} without a line within 2 s)` : "";
+    console.log(`  ${r.name.padEnd(32)}  median ${r.medianMs.toFixed(1).padStart(5)} ms   p90 ${r.p90Ms.toFixed(1).padStart(5)} ms${missed}`);
+  }
+}

@@ -9,7 +9,6 @@ import { createLogger, type Logger } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { OverflowQueue } from "./overflow-queue.ts";
 import { type ByteQueue, MemoryQueue } from "./queue.ts";
-import { openSpool } from "./spool/open.ts";
 import { TcpSink } from "./sinks/tcp.ts";
 import { StdoutSink } from "./sinks/stdout.ts";
 import type { Sink } from "./sinks/sink.ts";
@@ -64,7 +63,8 @@ async function run(cfg: Config): Promise<number> {
   // Without a spool and with the default --when-full block, the memory queue alone (the fast path).
   let overflow: OverflowQueue | null = null;
   if (cfg.spool !== undefined || cfg.whenFull !== "block") {
-    const spool = cfg.spool === undefined ? null : openSpool(cfg.spool, log, metrics);
+    // Loaded only with --buffer-dir: the spool's modules (and node:path) would cost every start.
+    const spool = cfg.spool === undefined ? null : (await import("./spool/open.ts")).openSpool(cfg.spool, log, metrics);
     overflow = new OverflowQueue(memory, spool, cfg.spool?.maxBytes ?? 0, cfg.whenFull, metrics, log);
   }
   const queue: ByteQueue = overflow ?? memory;

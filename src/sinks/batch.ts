@@ -15,7 +15,8 @@ export interface Batch {
 }
 
 export class BatchBuilder {
-  private scratch = new Uint8Array(BATCH_BYTES * 2);
+  /** Allocated at the first batch of several parts, not at start-up (1 MiB to zero-fill before the first line). */
+  private scratch: Uint8Array | null = null;
 
   /** Builds the next batch from the queue, or null when it is empty. */
   next(queue: ByteQueue): Batch | null {
@@ -38,7 +39,7 @@ export class BatchBuilder {
       buf = single;
     } else {
       // The previous batch is fully written before next() is called, so the scratch is free.
-      if (this.scratch.length < bytes) this.scratch = new Uint8Array(bytes);
+      if (this.scratch === null || this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, BATCH_BYTES * 2));
       buf = this.scratch.subarray(0, bytes);
       let off = 0;
       for (const e of entries) {
