@@ -32,6 +32,7 @@ const E = 101;
 const I = 105;
 const R = 114;
 const L = 108;
+const LBRACE = 123;
 
 function startsWith(buf: Uint8Array, start: number, end: number, prefix: Uint8Array): boolean {
   if (end - start < prefix.length) return false;
@@ -155,10 +156,24 @@ export class HttpFramer {
    */
   private lines(chunk: Buffer, pos: number, last: number): void {
     const max = this.maxLineBytes;
+    // Fast path: with no filter and valid UTF-8, a JSON object line ("{"..., LF-ended,
+    // within the maximum) is forwarded verbatim; a run of them leaves as one piece,
+    // with no per-line call at all (the same result as line() for each).
+    const runs = this.filter === null && this.chunkUtf8;
+    let runStart = -1;
+    let runLines = 0;
     while (pos <= last) {
       const c = chunk[pos];
       let nl: number;
-      if (c === LF) {
+      if (c === LBRACE && runs) {
+        nl = chunk.indexOf(LF, pos);
+        if (nl - pos <= max && chunk[nl - 1] !== CR) {
+          if (runStart < 0) runStart = pos;
+          runLines++;
+          pos = nl + 1;
+          continue;
+        }
+      } else if (c === LF) {
         nl = pos;
       } else if (c === E || c === I || c === R || c === COLON || c === CR) {
         let k = pos + 1;
@@ -168,12 +183,24 @@ export class HttpFramer {
       } else {
         nl = chunk.indexOf(LF, pos);
       }
+      if (runStart >= 0) {
+        this.keepRun(chunk, runStart, pos, runLines);
+        runStart = -1;
+        runLines = 0;
+      }
       let end = nl;
       if (end > pos && chunk[end - 1] === CR) end--;
       if (end - pos > max) this.events.tooLong(end - pos);
       else this.line(chunk, pos, end, end === nl);
       pos = nl + 1;
     }
+    if (runStart >= 0) this.keepRun(chunk, runStart, pos, runLines);
+  }
+
+  /** chunk[start, end): `lines` verbatim lines, each ending in "\n". */
+  private keepRun(chunk: Buffer, start: number, end: number, lines: number): void {
+    this.linesSeen += lines;
+    this.out.keep(chunk, start, end, lines);
   }
 
   private line(buf: Buffer, start: number, end: number, lf: boolean): void {

@@ -353,6 +353,12 @@ describe("HttpFramer against a reference model (seeded random chunks)", () => {
   const words: Array<string | number[]> = [
     "hello world",
     '{"level":"info","msg":"started"}',
+    // JSON object lines take the framer's run fast path when nothing filters.
+    "{}",
+    "{",
+    '{"a":1}',
+    '{"msg":"日本 🎉"}',
+    [0x7b, 0xff, 0x7d], // "{" + invalid + "}"
     "debug: x",
     "error something",
     "info",
