@@ -17,7 +17,7 @@ import { EnvelopeWriter, envelopeMiddle } from "../src/pipeline/envelope.ts";
 import { Cursor } from "../src/sources/kubernetes/cursor.ts";
 import { RecordReader } from "../src/sources/kubernetes/records.ts";
 import { makeLine } from "./lib/log-lines.ts";
-import { readyLine } from "./lib/procs.ts";
+import { peakRssSampler, readyLine } from "./lib/procs.ts";
 
 const { values } = parseArgs({
   options: {
@@ -118,6 +118,8 @@ async function measure(name: string, cmd: string[], env: Record<string, string>,
     stdout: viaStdout ? "pipe" : "ignore",
     stderr: "ignore",
   });
+  // Sampled from /proc while it runs: rusage's maxRSS would start at this (Bun) process's own peak.
+  const rss = peakRssSampler(proc.pid, 100);
   if (viaStdout && proc.stdout instanceof ReadableStream) {
     const reader = proc.stdout.getReader();
     void (async () => {
@@ -136,9 +138,11 @@ async function measure(name: string, cmd: string[], env: Record<string, string>,
   const lines = rx.lines - l0;
   const lost = rx.lost - lost0;
   const elapsedS = (performance.now() - t0) / 1000;
+  rss.sample();
   proc.kill("SIGTERM");
   await proc.exited;
   rx.stop();
+  const peak = rss.stop();
   const u = proc.resourceUsage();
   return {
     name,
@@ -146,7 +150,7 @@ async function measure(name: string, cmd: string[], env: Record<string, string>,
     lost,
     elapsedS,
     cpuS: u ? Number(u.cpuTime.user + u.cpuTime.system) / 1e6 : NaN,
-    rssMB: u ? u.maxRSS / 1024 / 1024 : NaN,
+    rssMB: peak !== null ? peak / 1024 / 1024 : NaN,
   };
 }
 
