@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
-import { startFakeVigild } from "../fixtures/fake-vigild.ts";
+import { linesScript, startFakeVigild } from "../fixtures/fake-vigild.ts";
 import { expectedLines } from "../fixtures/lines.ts";
 import { startTcpReceiver } from "../fixtures/tcp-receiver.ts";
-import { cleanup, compiledRelay, expectOneErrorLine, runRelay, sequence, startRelay, track } from "./helpers.ts";
+import { cleanup, compiledRelay, expectOneErrorLine, gate, runRelay, sequence, startRelay, track } from "./helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-it-bin-"));
 let binary = "";
@@ -58,5 +58,37 @@ describe("compiled binary", () => {
     await relay.stderr.end();
     expect(relay.stderr.lines.some((l) => l.includes("stopped; queue flushed"))).toBe(true);
     expect(relay.stderr.text).not.toContain("stray preload");
+  });
+
+  test("its stderr reader goes away (EPIPE on every log line): lines still flow, SIGTERM still exits 0", async () => {
+    // The second stream waits until the pipe is gone: its end and the next connect log (--debug)
+    // into a closed pipe. Those writes must neither kill nor stall the relay.
+    const pipeGone = gate();
+    const fv = track(
+      startFakeVigild({
+        handler: sequence(
+          linesScript(1000),
+          { steps: [{ waitFor: pipeGone.promise }, { lines: 1000, start: 1000 }, { close: "end" }] },
+          linesScript(1000, { start: 2000, close: "hang" }),
+        ),
+      }),
+    );
+    const rx = track(await startTcpReceiver());
+    const proc = Bun.spawn(
+      [binary, "--source-url", `${fv.url}/v1/logs/follow?format=ndjson`, "--tcp-sink-port", String(rx.port), "--debug", "--healthcheck", "127.0.0.1:0", "--source-reconnect-delay", "20"],
+      { cwd: dir, stdout: "ignore", stderr: "pipe" },
+    );
+    try {
+      const reader = proc.stderr.getReader();
+      await reader.read();
+      await reader.cancel();
+      pipeGone.open();
+      expect(await rx.waitForLines(3000, 20_000)).toEqual(expectedLines(3000));
+      expect(proc.exitCode).toBeNull();
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.kill("SIGKILL");
+    }
   });
 });
