@@ -638,7 +638,8 @@ class Exchange {
     if (end === this.chunkHead + 1) {
       out = first;
     } else {
-      out = new Uint8Array(size);
+      // Every byte is written below: no zero-fill (Buffer.allocUnsafe, a plain Uint8Array to callers).
+      out = Buffer.allocUnsafe(size);
       let o = 0;
       for (let k = this.chunkHead; k < end; k++) {
         const c = this.chunks[k] as Uint8Array;
