@@ -196,13 +196,21 @@ for (let run = 0; run < RUNS; run++) {
 }
 
 const rate = (r: Result) => r.records / r.elapsedS;
-for (const { relay: mine, pipe: base } of pairs) {
-  console.log(row(medianOf(mine)));
+/** Issue 2's targets, as ratios in one run: plain ndjson, then SSE with two filters. */
+const RATIO_TARGETS = [1.2, 0.8];
+const RSS_TARGET_MB = 64;
+const FIRST_LINE_TARGET_MS = 20;
+const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
+for (const [k, { relay: mine, pipe: base }] of pairs.entries()) {
+  const relayRow = medianOf(mine);
+  console.log(row(relayRow));
+  console.log(`${"  peak RSS".padEnd(34)}  target < ${RSS_TARGET_MB} MB: ${verdict(relayRow.rssMB < RSS_TARGET_MB)}`);
   if (base.length === 0) continue;
   console.log(row(medianOf(base)));
   const ratios = mine.map((r, i) => rate(r) / rate(base[i] as Result));
   const each = ratios.length > 1 ? `  (runs: ${ratios.map((x) => `${x.toFixed(2)}x`).join(" ")})` : "";
-  console.log(`${"  ratio (relay / pipe, records/s)".padEnd(34)}  ${median(ratios).toFixed(2)}x${each}`);
+  const target = RATIO_TARGETS[k] as number;
+  console.log(`${"  ratio (relay / pipe, records/s)".padEnd(34)}  ${median(ratios).toFixed(2)}x${each}  target >= ${target}x: ${verdict(median(ratios) >= target)}`);
 }
 if (RUNS > 1) console.log(`(figures: medians of ${RUNS} runs; the ratio: the median of each run's own ratio)`);
 
@@ -220,6 +228,7 @@ if (TRIALS > 0) {
   console.log(`first line at the receiver after start (idle machine, ${TRIALS} start-ups each, interleaved):`);
   for (const r of results) {
     const missed = r.misses > 0 ? `  (${r.misses} without a line within 2 s)` : "";
-    console.log(`  ${r.name.padEnd(32)}  median ${r.medianMs.toFixed(1).padStart(5)} ms   p90 ${r.p90Ms.toFixed(1).padStart(5)} ms${missed}`);
+    const target = r.name.startsWith("relay") ? `   target <= ${FIRST_LINE_TARGET_MS} ms (median): ${verdict(r.medianMs <= FIRST_LINE_TARGET_MS)}` : "";
+    console.log(`  ${r.name.padEnd(32)}  median ${r.medianMs.toFixed(1).padStart(5)} ms   p90 ${r.p90Ms.toFixed(1).padStart(5)} ms${missed}${target}`);
   }
 }
