@@ -58,10 +58,11 @@ export function formatJson(obj: LogObject): string {
 }
 
 /**
- * Writes one line to stderr synchronously, whole, in order, waiting while
- * stderr is a full pipe. Bun's console is native: node:fs (writeSync) took
- * 2-4 ms to load at start-up and process.stderr ~10 ms to set up. "%s": the
- * line is printed as it is, never read as a format string.
+ * Writes one line to stderr, whole and in order; when stderr is a full pipe
+ * Bun keeps the lines until it can write them (the relay never waits on its
+ * logs). Bun's console is native: node:fs (writeSync) took 2-4 ms to load at
+ * start-up and process.stderr ~10 ms to set up. "%s": the line is printed as
+ * it is, never read as a format string.
  */
 function writeStderr(line: string): void {
   console.error("%s", line);
