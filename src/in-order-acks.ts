@@ -4,6 +4,8 @@
 // cursor moved by the newer acknowledgement would skip the older lines after a
 // crash. Items done out of order wait here until everything before them is done.
 
+import { dropConsumed } from "./fifo.ts";
+
 interface Item<T> {
   value: T;
   done: boolean;
@@ -48,13 +50,7 @@ export class InOrderAcks<T> {
       this.head++;
       this.onAck(item.value);
     }
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.head = dropConsumed(this.items, this.head);
   }
 
   private compactTail(): void {

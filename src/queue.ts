@@ -2,6 +2,7 @@
 // A producer always gets its entry in (so one oversized entry cannot deadlock),
 // then waits while the queue holds more than its limit: that wait is the
 // backpressure that stops sources from reading further.
+import { dropConsumed } from "./fifo.ts";
 
 export interface QueueEntry {
   /** Views of complete ndjson lines, each ending in "\n". */
@@ -97,10 +98,7 @@ export class MemoryQueue implements ByteQueue {
       bytes += e.bytes;
       this.head++;
     }
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
-    }
+    this.head = dropConsumed(this.entries, this.head);
     return out;
   }
 

@@ -15,6 +15,7 @@ import { HeadError, HeadParser, type ResponseHead } from "./head.ts";
 import { bareHost, buildConnect, buildRequest, portOf } from "./request-head.ts";
 import { ipVersion } from "./ip.ts";
 import type { NodeTlsTunnel, Wire } from "./tunnel.ts";
+import { dropConsumed } from "../fifo.ts";
 
 export { HttpBodyError, HttpConnectError } from "./errors.ts";
 export type { BodyErrorKind, ConnectErrorKind } from "./errors.ts";
@@ -648,14 +649,7 @@ class Exchange {
       }
     }
     for (let k = this.chunkHead; k < end; k++) this.chunks[k] = EMPTY; // let the socket reads go
-    this.chunkHead = end;
-    if (this.chunkHead === this.chunks.length) {
-      this.chunks = [];
-      this.chunkHead = 0;
-    } else if (this.chunkHead > 1024 && this.chunkHead * 2 > this.chunks.length) {
-      this.chunks = this.chunks.slice(this.chunkHead);
-      this.chunkHead = 0;
-    }
+    this.chunkHead = dropConsumed(this.chunks, end);
     this.buffered -= size;
     this.bodyBytes += size;
     if (this.paused && this.buffered <= this.hwm / 2) {
