@@ -216,12 +216,11 @@ if (RUNS > 1) console.log(`(figures: medians of ${RUNS} runs; the ratio: the med
 
 const TRIALS = Number(values["first-line-trials"]);
 if (TRIALS > 0) {
-  const relayArgs = (extra: string[]) => (url: string, port: number) => [BINARY, "--source-url", url, "--tcp-sink-host", "127.0.0.1", "--tcp-sink-port", String(port), "--healthcheck", "127.0.0.1:0", ...extra];
   const results = await measureFirstLine(
     [
-      { name: "relay ndjson", format: "ndjson", argv: relayArgs([]) },
-      { name: "relay SSE + include + exclude", format: "sse", argv: relayArgs(["--include", INCLUDE, "--exclude", EXCLUDE]) },
-      ...(havePipe ? [{ name: "curl | socat", format: "ndjson" as const, argv: (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | socat - TCP:127.0.0.1:${port}`] }] : []),
+      { name: "relay ndjson", format: "ndjson", argv: relay([]) },
+      { name: "relay SSE + include + exclude", format: "sse", argv: relay(["--include", INCLUDE, "--exclude", EXCLUDE]) },
+      ...(havePipe ? [{ name: "curl | socat", format: "ndjson" as const, argv: pipe }] : []),
     ],
     TRIALS,
   );

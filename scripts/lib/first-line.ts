@@ -96,18 +96,14 @@ export async function measureFirstLine(commands: FirstLineCommand[], trials: num
 /** The first records of the benchmark's block, as one response body. */
 function firstLines(format: "ndjson" | "sse"): Uint8Array {
   const { block } = makeBlock(format, 0);
-  let end = 0;
-  let seen = 0;
-  // Cut after LINES_PER_RESPONSE records (SSE: after the blank line closing the event).
-  const marker = format === "sse" ? [10, 10] : [10];
-  while (seen < LINES_PER_RESPONSE && end < block.length) {
-    const i = block.indexOf(10, end);
+  // A record ends with a newline (ndjson) or with the blank line closing its event (SSE).
+  const end = format === "sse" ? Buffer.from("\n\n") : Buffer.from("\n");
+  const buf = Buffer.from(block.buffer, block.byteOffset, block.byteLength);
+  let cut = 0;
+  for (let seen = 0; seen < LINES_PER_RESPONSE; seen++) {
+    const i = buf.indexOf(end, cut);
     if (i < 0) break;
-    end = i + 1;
-    if (marker.length === 1 || block[i + 1] === 10) {
-      if (marker.length === 2) end = i + 2;
-      seen++;
-    }
+    cut = i + end.length;
   }
-  return block.slice(0, end);
+  return block.slice(0, cut);
 }
