@@ -162,6 +162,8 @@ export class HttpFramer {
     const runs = this.filter === null && this.chunkUtf8;
     let runStart = -1;
     let runLines = 0;
+    /** The line is SSE framing only (blank, or a field line within the maximum): skipped. */
+    let framingOnly = false;
     while (pos <= last) {
       const c = chunk[pos];
       let nl: number;
@@ -174,12 +176,16 @@ export class HttpFramer {
           continue;
         }
       } else if (c === LF) {
+        // A blank line (the end of an SSE event): the commonest line of SSE.
         nl = pos;
+        framingOnly = true;
       } else if (c === E || c === I || c === R || c === COLON || c === CR) {
         let k = pos + 1;
         const lim = pos + SHORT_LINE < last ? pos + SHORT_LINE : last;
         while (k < lim && chunk[k] !== LF) k++;
         nl = chunk[k] === LF ? k : chunk.indexOf(LF, k);
+        // "event:", "id:", "retry:"
+        framingOnly = c !== COLON && c !== CR && nl - pos <= max && payloadStart(chunk, pos, nl) < 0;
       } else {
         nl = chunk.indexOf(LF, pos);
       }
@@ -187,6 +193,14 @@ export class HttpFramer {
         this.keepRun(chunk, runStart, pos, runLines);
         runStart = -1;
         runLines = 0;
+      }
+      if (framingOnly) {
+        // Skipped here, without line()'s work (the same outcome).
+        framingOnly = false;
+        this.linesSeen++;
+        this.events.skipped();
+        pos = nl + 1;
+        continue;
       }
       let end = nl;
       if (end > pos && chunk[end - 1] === CR) end--;
