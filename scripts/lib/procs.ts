@@ -65,14 +65,19 @@ export function metricSum(page: string, name: string): number {
   return sum;
 }
 
-/** VmHWM of one process in bytes, or null when it is gone (or there is no /proc). */
-function ownPeak(pid: number): number | null {
+/** A "Name:  N kB" field of /proc/PID/status in bytes, or null when the process is gone (or there is no /proc). */
+function statusField(pid: number, field: "VmHWM" | "RssFile"): number | null {
   try {
-    const m = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) * 1024 : null;
   } catch {
     return null;
   }
+}
+
+/** VmHWM of one process in bytes: its own peak resident memory. */
+function ownPeak(pid: number): number | null {
+  return statusField(pid, "VmHWM");
 }
 
 /** The process and its descendants, by /proc/PID/task/TID/children. */
@@ -112,8 +117,10 @@ export function peakRssBytes(pid: number): number | null {
  * peakRssBytes() for a process tree whose members may exit before the end (a
  * shell pipeline): samples every `everyMs` and keeps each member's last peak.
  */
-export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; stop(): number | null } {
+export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; stop(): number | null; codeBytes(): number } {
   const peaks = new Map<number, number>();
+  /** Each member's largest file-backed resident share (RssFile): mostly the program's code pages. */
+  const files = new Map<number, number>();
   let seen = false;
   const sample = () => {
     for (const p of processTree(pid)) {
@@ -121,6 +128,8 @@ export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; sto
       if (v === null) continue;
       seen = true;
       if (v > (peaks.get(p) ?? 0)) peaks.set(p, v);
+      const f = statusField(p, "RssFile") ?? 0;
+      if (f > (files.get(p) ?? 0)) files.set(p, f);
     }
   };
   sample();
@@ -132,6 +141,12 @@ export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; sto
       if (!seen) return null;
       let sum = 0;
       for (const v of peaks.values()) sum += v;
+      return sum;
+    },
+    /** The file-backed part (summed over the members, each at its largest). */
+    codeBytes() {
+      let sum = 0;
+      for (const v of files.values()) sum += v;
       return sum;
     },
   };
