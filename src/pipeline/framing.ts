@@ -162,11 +162,11 @@ export class HttpFramer {
     const runs = this.filter === null && this.chunkUtf8;
     let runStart = -1;
     let runLines = 0;
-    /** The line is SSE framing only (blank, or a field line within the maximum): skipped. */
-    let framingOnly = false;
     while (pos <= last) {
       const c = chunk[pos];
       let nl: number;
+      /** The line is SSE framing only (blank, or a field line within the maximum): skipped. */
+      let framingOnly = false;
       if (c === LBRACE && runs) {
         nl = chunk.indexOf(LF, pos);
         if (nl - pos <= max && chunk[nl - 1] !== CR) {
@@ -196,7 +196,6 @@ export class HttpFramer {
       }
       if (framingOnly) {
         // Skipped here, without line()'s work (the same outcome).
-        framingOnly = false;
         this.linesSeen++;
         this.events.skipped();
         pos = nl + 1;
