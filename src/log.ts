@@ -64,7 +64,7 @@ export function formatJson(obj: LogObject): string {
  * start-up and process.stderr ~10 ms to set up. "%s": the line is printed as
  * it is, never read as a format string.
  */
-function writeStderr(line: string): void {
+export function writeStderr(line: string): void {
   console.error("%s", line);
 }
 

@@ -5,7 +5,7 @@
 import { ConfigError, parseCli } from "./cli.ts";
 import type { Config } from "./config.ts";
 import { startHealthServer, Liveness } from "./health.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger, writeStderr } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { OverflowQueue } from "./overflow-queue.ts";
 import { type ByteQueue, MemoryQueue } from "./queue.ts";
@@ -31,11 +31,6 @@ const HTTP_TICK_MS = 30_000;
  * hot paths (framing, batching) matter.
  */
 const JIT_NORMAL_AFTER_MS = 50;
-
-/** One line on stderr. Bun's console, not process.stderr: that stream costs ~10 ms to set up, which every bad-flag exit and --version paid. */
-function printErr(line: string): void {
-  console.error("%s", line);
-}
 
 function fail(message: string): never {
   throw new StartupError(message);
@@ -151,7 +146,7 @@ async function main(): Promise<number> {
     parsed = parseCli(process.argv.slice(2), process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      printErr(`${NAME}: error: ${e.message}`);
+      writeStderr(`${NAME}: error: ${e.message}`);
       return 2;
     }
     throw e;
@@ -164,7 +159,7 @@ async function main(): Promise<number> {
     return await run(parsed.config);
   } catch (e) {
     if (e instanceof StartupError) {
-      printErr(`${NAME}: error: ${e.message}`);
+      writeStderr(`${NAME}: error: ${e.message}`);
       return 2;
     }
     throw e;
@@ -173,13 +168,13 @@ async function main(): Promise<number> {
 
 // Runtime faults are logged, never fatal: the relay must not fall over.
 process.on("unhandledRejection", (e) => {
-  printErr(`${NAME}: unexpected error (continuing): ${e instanceof Error ? e.message : String(e)}`);
+  writeStderr(`${NAME}: unexpected error (continuing): ${e instanceof Error ? e.message : String(e)}`);
 });
 
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    printErr(`${NAME}: error: ${e instanceof Error ? e.message : String(e)}`);
+    writeStderr(`${NAME}: error: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   },
 );
