@@ -65,19 +65,25 @@ export function metricSum(page: string, name: string): number {
   return sum;
 }
 
-/** A "Name:  N kB" field of /proc/PID/status in bytes, or null when the process is gone (or there is no /proc). */
-function statusField(pid: number, field: "VmHWM" | "RssFile"): number | null {
+/** VmHWM (the process's own peak) and RssFile (its file-backed resident share) in bytes, from one read of /proc/PID/status; null when the process is gone (or there is no /proc). */
+function memoryStatus(pid: number): { peak: number; file: number } | null {
+  let text: string;
   try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) * 1024 : null;
+    text = readFileSync(`/proc/${pid}/status`, "utf8");
   } catch {
     return null;
   }
+  const kB = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(text);
+    return m ? Number(m[1]) * 1024 : null;
+  };
+  const peak = kB("VmHWM");
+  return peak === null ? null : { peak, file: kB("RssFile") ?? 0 };
 }
 
 /** VmHWM of one process in bytes: its own peak resident memory. */
 function ownPeak(pid: number): number | null {
-  return statusField(pid, "VmHWM");
+  return memoryStatus(pid)?.peak ?? null;
 }
 
 /** The process and its descendants, by /proc/PID/task/TID/children. */
@@ -124,12 +130,11 @@ export function peakRssSampler(pid: number, everyMs = 25): { sample(): void; sto
   let seen = false;
   const sample = () => {
     for (const p of processTree(pid)) {
-      const v = ownPeak(p);
-      if (v === null) continue;
+      const m = memoryStatus(p);
+      if (m === null) continue;
       seen = true;
-      if (v > (peaks.get(p) ?? 0)) peaks.set(p, v);
-      const f = statusField(p, "RssFile") ?? 0;
-      if (f > (files.get(p) ?? 0)) files.set(p, f);
+      if (m.peak > (peaks.get(p) ?? 0)) peaks.set(p, m.peak);
+      if (m.file > (files.get(p) ?? 0)) files.set(p, m.file);
     }
   };
   sample();
