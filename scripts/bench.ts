@@ -6,9 +6,14 @@
 // pipe back to back; with several runs (the default 3) the figures are the
 // medians and the ratio is the median of the runs' own ratios, which keeps a
 // busy moment of the machine from deciding the result.
+// A third row per format, the Bun floor (scripts/lib/bun-copy.ts), is a bare
+// socket-to-socket copy compiled the same way: what Bun alone costs at that rate.
 // The first-line latency is measured apart, on an idle machine, over many
 // start-ups (scripts/lib/first-line.ts).
 //   bun scripts/bench.ts [--lines 2000000] [--runs 3] [--first-line-trials 15] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { makeBlock } from "./lib/log-lines.ts";
@@ -179,24 +184,51 @@ const relay = (extra: string[]) => (url: string, port: number) => [
 const pipe = (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | socat -b 262144 - TCP:127.0.0.1:${port}`];
 const havePipe = has("curl") && has("socat");
 
+/**
+ * The runtime's floor (scripts/lib/bun-copy.ts, compiled like the relay): a bare
+ * Bun socket-to-socket copy of the same body. Its peak RSS shows how much of the
+ * relay's is Bun's own at this rate. Null if it does not compile.
+ */
+function compileFloor(): { binary: string; cleanup: () => void } | null {
+  const dir = mkdtempSync(join(tmpdir(), "relay-bench-"));
+  const binary = join(dir, "bun-copy");
+  const built = Bun.spawnSync([bun, "build", "--compile", "--minify", "--bytecode", "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "scripts/lib/bun-copy.ts", "--outfile", binary], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const cleanup = () => rmSync(dir, { recursive: true, force: true });
+  if (built.exitCode !== 0) {
+    cleanup();
+    return null;
+  }
+  return { binary, cleanup };
+}
+const floor = compileFloor();
+const floorCmd = (binary: string) => (url: string, port: number) => [binary, url, String(port)];
+
 console.log(`vigil-log-relay benchmark: ${records.toLocaleString("en-US")} records of ~${Math.round(ndjson.block.length / ndjson.records.length)} bytes, ${navigator.hardwareConcurrency} cores, ${RUNS} run(s)`);
 console.log(`relay: ${BINARY}, --queue-max-bytes ${values["queue-max-bytes"] ?? "default (67108864)"}`);
 if (!havePipe) console.log("note: curl or socat is missing: the `curl | socat` baseline is skipped (apt-get install curl socat)");
+if (!floor) console.log("note: scripts/lib/bun-copy.ts did not compile: the Bun floor is skipped");
 
 interface Pair {
   relay: Result[];
   pipe: Result[];
+  /** The bare Bun copy (bun-copy.ts) of the same body. */
+  floor: Result[];
 }
 const pairs: Pair[] = [
-  { relay: [], pipe: [] },
-  { relay: [], pipe: [] },
+  { relay: [], pipe: [], floor: [] },
+  { relay: [], pipe: [], floor: [] },
 ];
 for (let run = 0; run < RUNS; run++) {
   const [nd, ss] = pairs as [Pair, Pair];
   nd.relay.push(await scenario("relay ndjson", "ndjson", records, records, relay([]), false));
   if (havePipe) nd.pipe.push(await scenario("curl | socat ndjson", "ndjson", ndjson.rawLines * ndjson.blocks, records, pipe, true));
+  if (floor) nd.floor.push(await scenario("Bun floor: bare copy ndjson", "ndjson", ndjson.rawLines * ndjson.blocks, records, floorCmd(floor.binary), true));
   ss.relay.push(await scenario("relay SSE + include + exclude", "sse", passing, records, relay(["--include", INCLUDE, "--exclude", EXCLUDE]), false));
   if (havePipe) ss.pipe.push(await scenario("curl | socat SSE (raw bytes)", "sse", sse.rawLines * sse.blocks, records, pipe, true));
+  if (floor) ss.floor.push(await scenario("Bun floor: bare copy SSE", "sse", sse.rawLines * sse.blocks, records, floorCmd(floor.binary), true));
 }
 
 const rate = (r: Result) => r.records / r.elapsedS;
@@ -205,11 +237,16 @@ const RATIO_TARGETS = [1.2, 0.8];
 const RSS_TARGET_MB = 64;
 const FIRST_LINE_TARGET_MS = 20;
 const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
-for (const [k, { relay: mine, pipe: base }] of pairs.entries()) {
+const fileBacked = (r: Result) => (Number.isNaN(r.codeMB) ? "" : ` (${r.codeMB.toFixed(0)} MB of it file-backed: the binary's code pages)`);
+for (const [k, { relay: mine, pipe: base, floor: bare }] of pairs.entries()) {
   const relayRow = medianOf(mine);
   console.log(row(relayRow));
-  const code = Number.isNaN(relayRow.codeMB) ? "" : ` (${relayRow.codeMB.toFixed(0)} MB of it file-backed: the binary's code pages)`;
-  console.log(`${"  peak RSS".padEnd(34)}  target < ${RSS_TARGET_MB} MB: ${verdict(relayRow.rssMB < RSS_TARGET_MB)}${code}`);
+  console.log(`${"  peak RSS".padEnd(34)}  target < ${RSS_TARGET_MB} MB: ${verdict(relayRow.rssMB < RSS_TARGET_MB)}${fileBacked(relayRow)}`);
+  if (bare.length > 0) {
+    const floorRow = medianOf(bare);
+    console.log(row(floorRow));
+    console.log(`${"  its peak RSS".padEnd(34)}  ${floorRow.rssMB.toFixed(1)} MB${fileBacked(floorRow)}: Bun's own cost at this rate, before any framing, queue or health server`);
+  }
   if (base.length === 0) continue;
   console.log(row(medianOf(base)));
   const ratios = mine.map((r, i) => rate(r) / rate(base[i] as Result));
@@ -227,6 +264,7 @@ if (TRIALS > 0) {
       { name: "relay ndjson", format: "ndjson", argv: relay([]) },
       { name: "relay SSE + include + exclude", format: "sse", argv: relay(["--include", INCLUDE, "--exclude", EXCLUDE]) },
       ...(havePipe ? [{ name: "curl | socat", format: "ndjson" as const, argv: pipe }] : []),
+      ...(floor ? [{ name: "Bun floor: bare copy", format: "ndjson" as const, argv: floorCmd(floor.binary) }] : []),
     ],
     TRIALS,
   );
@@ -237,3 +275,4 @@ if (TRIALS > 0) {
     console.log(`  ${r.name.padEnd(32)}  median ${r.medianMs.toFixed(1).padStart(5)} ms   p90 ${r.p90Ms.toFixed(1).padStart(5)} ms${missed}${target}`);
   }
 }
+floor?.cleanup();
