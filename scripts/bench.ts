@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
+import { compile } from "./build.ts";
 import { makeBlock } from "./lib/log-lines.ts";
 import { peakRssSampler } from "./lib/procs.ts";
 import { measureFirstLine } from "./lib/first-line.ts";
@@ -185,17 +186,14 @@ const pipe = (url: string, port: number) => ["sh", "-c", `curl -sN '${url}' | so
 const havePipe = has("curl") && has("socat");
 
 /**
- * The runtime's floor (scripts/lib/bun-copy.ts, compiled like the relay): a bare
- * Bun socket-to-socket copy of the same body. Its peak RSS shows how much of the
- * relay's is Bun's own at this rate. Null if it does not compile.
+ * The runtime's floor (scripts/lib/bun-copy.ts, compiled with the relay's own
+ * options): a bare Bun socket-to-socket copy of the same body. Its peak RSS shows
+ * how much of the relay's is Bun's own at this rate. Null if it does not compile.
  */
 function compileFloor(): { binary: string; cleanup: () => void } | null {
   const dir = mkdtempSync(join(tmpdir(), "relay-bench-"));
   const binary = join(dir, "bun-copy");
-  const built = Bun.spawnSync([bun, "build", "--compile", "--minify", "--bytecode", "--format=esm", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "scripts/lib/bun-copy.ts", "--outfile", binary], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
+  const built = compile({ out: binary, entry: "scripts/lib/bun-copy.ts" }, "pipe");
   const cleanup = () => rmSync(dir, { recursive: true, force: true });
   if (built.exitCode !== 0) {
     cleanup();

@@ -17,6 +17,8 @@ export interface BuildOptions {
   out: string;
   /** A `bun build --target`, e.g. bun-linux-arm64-musl; unset = the host. */
   target?: string;
+  /** The entry point, relative to ROOT; unset = the relay (ENTRY). make bench compiles its Bun floor with it. */
+  entry?: string;
 }
 
 /** The arguments after `bun`. */
@@ -41,7 +43,7 @@ export function compileArgs(opts: BuildOptions): string[] {
     "--no-compile-autoload-tsconfig",
     "--no-compile-autoload-package-json",
     ...(opts.target ? [`--target=${opts.target}`] : []),
-    ENTRY,
+    opts.entry ?? ENTRY,
     "--outfile",
     opts.out,
   ];

@@ -4,8 +4,15 @@
 // behind (no queue beyond one read), then exits at the body's end.
 // Compiled like the relay (bun build --compile), its peak RSS is what any Bun
 // relay costs at this rate before it does any work of its own.
-//   bun-copy URL RECEIVER_PORT        (http only; identity or chunked bodies)
+//   bun-copy URL RECEIVER_PORT        (http only)
 import type { Socket } from "bun";
+import { type BodyDecoder, bodyDecoderFor } from "../../src/http/body.ts";
+import { HeadParser } from "../../src/http/head.ts";
+import { buildRequest, portOf } from "../../src/http/request-head.ts";
+
+// Built with the relay's options (scripts/build.ts), it starts with the JIT held
+// back too; the normal policy returns after 50 ms, as in src/main.ts.
+setTimeout(() => Bun.unsafe.setJITPolicy(1), 50).unref();
 
 const url = new URL(process.argv[2] ?? "");
 const receiverPort = Number(process.argv[3]);
@@ -44,67 +51,35 @@ const receiver = await Bun.connect({
   },
 });
 
-/** A response decoder just good enough for the benchmark's feeder: head, then identity or chunked. */
-class Body {
-  private head = "";
-  private inBody = false;
-  private chunked = false;
-  /** chunked: bytes left of the current chunk's data (-1: reading a size line) and its trailing CRLF */
-  private left = -1;
-  private sizeLine = "";
+// The relay's own request and response code (src/http): the floor speaks HTTP as the relay does.
+const headParser = new HeadParser();
+let decoder: BodyDecoder | null = null;
+const forward = (data: Uint8Array) => {
+  pending.push(data);
+};
 
-  /** The body bytes in `d`; sets `done` at the final 0-chunk. */
-  feed(d: Uint8Array, out: Uint8Array[]): boolean {
-    let pos = 0;
-    if (!this.inBody) {
-      this.head += Buffer.from(d).toString("latin1");
-      const end = this.head.indexOf("\r\n\r\n");
-      if (end < 0) return false;
-      this.inBody = true;
-      this.chunked = /^transfer-encoding:\s*chunked/im.test(this.head.slice(0, end));
-      pos = d.length - (this.head.length - end - 4);
-    }
-    if (!this.chunked) {
-      if (pos < d.length) out.push(d.subarray(pos));
-      return false;
-    }
-    while (pos < d.length) {
-      if (this.left < 0) {
-        const nl = d.indexOf(10, pos);
-        if (nl < 0) {
-          this.sizeLine += Buffer.from(d.subarray(pos)).toString("latin1");
-          return false;
-        }
-        this.sizeLine += Buffer.from(d.subarray(pos, nl)).toString("latin1");
-        pos = nl + 1;
-        const size = Number.parseInt(this.sizeLine.trim(), 16);
-        this.sizeLine = "";
-        if (size === 0) return true;
-        this.left = size + 2; // the data, then its CRLF
-        continue;
-      }
-      const take = Math.min(this.left, d.length - pos);
-      const data = Math.min(take, this.left - 2);
-      if (data > 0) out.push(d.subarray(pos, pos + data));
-      pos += take;
-      this.left -= take;
-      if (this.left === 0) this.left = -1;
-    }
-    return false;
+/** Queues the body bytes of one read in `pending`; true once the body is complete. */
+function feed(d: Uint8Array): boolean {
+  let rest = d;
+  if (decoder === null) {
+    const parsed = headParser.push(d);
+    if (parsed === null) return false;
+    decoder = bodyDecoderFor(parsed.head.status, parsed.head.headers);
+    rest = parsed.rest;
   }
+  return decoder.push(rest, forward);
 }
 
-const body = new Body();
 source = await Bun.connect({
   hostname: url.hostname,
-  port: Number(url.port || 80),
+  port: portOf(url),
   socket: {
     binaryType: "uint8array",
     open(s) {
-      s.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`);
+      s.write(buildRequest(url, undefined));
     },
     data(s, d: Uint8Array) {
-      if (body.feed(d, pending)) ended = true;
+      if (feed(d)) ended = true;
       flush(receiver);
       if (pending.length > 0) s.pause();
     },
