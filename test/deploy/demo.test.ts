@@ -108,27 +108,35 @@ describe("make demo", () => {
       stderr: "pipe",
       detached: true,
     });
-    const stdoutP = new Response(proc.stdout).text();
     let stderr = "";
     const reader = proc.stderr.getReader();
     const dec = new TextDecoder();
-    // Until the relay is connected to the receiver and has been for a moment.
+    // Until the receiver has printed 20 records (Ctrl-C while lines flow).
+    let stdout = "";
+    const out = proc.stdout.getReader();
+    const outDec = new TextDecoder();
     const deadline = Date.now() + 30_000;
-    while (!stderr.includes("connected to sink")) {
-      if (Date.now() > deadline) throw new Error(`the demo did not start:\n${stderr}`);
-      const { value, done } = await reader.read();
-      if (done) throw new Error(`the demo ended early:\n${stderr}`);
-      stderr += dec.decode(value, { stream: true });
+    while (stdout.split("\n").filter((l) => l.startsWith("{")).length < 20) {
+      if (Date.now() > deadline) throw new Error(`the demo did not start:\n${stdout.slice(-2000)}`);
+      const { value, done } = await out.read();
+      if (done) throw new Error(`the demo ended early:\n${stdout.slice(-2000)}`);
+      stdout += outDec.decode(value, { stream: true });
     }
-    await Bun.sleep(2_000);
     process.kill(-proc.pid, "SIGINT");
+    const stdoutP = (async () => {
+      for (;;) {
+        const { value, done } = await out.read();
+        if (done) return stdout;
+        stdout += outDec.decode(value, { stream: true });
+      }
+    })();
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
       stderr += dec.decode(value, { stream: true });
     }
     // stdout closes when the demo itself has ended, not only make
-    const stdout = await stdoutP;
+    await stdoutP;
     await proc.exited;
     const s = summary(stdout);
     expect(s.lines).toBeGreaterThan(0);
