@@ -39,8 +39,14 @@ function escapeHelp(text: string): string {
   return text.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
 
+/** One series' value, held by reference so hot paths can keep it (Counter.series). */
+interface Cell {
+  v: number;
+}
+
 abstract class Metric {
-  protected readonly values = new Map<string, number>();
+  /** Series by label key, in the order they appeared (the render order). */
+  protected readonly cells = new Map<string, Cell>();
   constructor(
     readonly name: string,
     readonly help: string,
@@ -48,15 +54,25 @@ abstract class Metric {
   ) {}
   get(labels?: Labels): number {
     this.collect();
-    return this.values.get(labelKey(labels)) ?? 0;
+    return this.cells.get(labelKey(labels))?.v ?? 0;
+  }
+  /** The series of these labels, created at 0 on first use. */
+  protected cell(labels?: Labels): Cell {
+    const k = labelKey(labels);
+    let c = this.cells.get(k);
+    if (c === undefined) {
+      c = { v: 0 };
+      this.cells.set(k, c);
+    }
+    return c;
   }
   /** Hook for gauges whose value is read when scraped. */
   protected collect(): void {}
   render(): string {
     this.collect();
     let out = `# HELP ${PREFIX}${this.name} ${escapeHelp(this.help)}\n# TYPE ${PREFIX}${this.name} ${this.type}\n`;
-    if (this.values.size === 0 && this.type === "gauge") out += `${PREFIX}${this.name} 0\n`;
-    for (const [key, v] of this.values) out += `${PREFIX}${this.name}${key} ${formatValue(v)}\n`;
+    if (this.cells.size === 0 && this.type === "gauge") out += `${PREFIX}${this.name} 0\n`;
+    for (const [key, c] of this.cells) out += `${PREFIX}${this.name}${key} ${formatValue(c.v)}\n`;
     return out;
   }
   /** The one label this metric is split by, and its values (bounded); null when it has none. */
@@ -68,15 +84,17 @@ abstract class Metric {
    */
   known(label?: string, values: readonly string[] = []): void {
     if (label === undefined) {
-      if (!this.values.has("")) this.values.set("", 0);
+      this.cell();
       return;
     }
     this.labels = { name: label, values };
-    for (const v of values) {
-      const k = labelKey({ [label]: v });
-      if (!this.values.has(k)) this.values.set(k, 0);
-    }
+    for (const v of values) this.cell({ [label]: v });
   }
+}
+
+/** A counter's one series, bound once: what per-chunk code increments (no label lookup per call). */
+export interface CounterSeries {
+  inc(n: number): void;
 }
 
 export class Counter extends Metric {
@@ -86,8 +104,16 @@ export class Counter extends Metric {
   /** Counters never go backwards: negative increments are ignored. */
   inc(n = 1, labels?: Labels): void {
     if (!(n > 0)) return;
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + n);
+    this.cell(labels).v += n;
+  }
+  /** The series of `labels`, for code that counts on every read or write. */
+  series(labels?: Labels): CounterSeries {
+    const c = this.cell(labels);
+    return {
+      inc(n: number): void {
+        if (n > 0) c.v += n;
+      },
+    };
   }
 }
 
@@ -96,11 +122,10 @@ export class Gauge extends Metric {
     super(name, help, "gauge");
   }
   set(v: number, labels?: Labels): void {
-    this.values.set(labelKey(labels), v);
+    this.cell(labels).v = v;
   }
   add(n: number, labels?: Labels): void {
-    const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + n);
+    this.cell(labels).v += n;
   }
   private sampler: (() => number) | null = null;
   /** Reads the value from `fn` at each scrape: for levels that change on every push and take. */
@@ -108,7 +133,7 @@ export class Gauge extends Metric {
     this.sampler = fn;
   }
   protected override collect(): void {
-    if (this.sampler) this.values.set("", this.sampler());
+    if (this.sampler) this.cell().v = this.sampler();
   }
 }
 

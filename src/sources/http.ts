@@ -6,7 +6,7 @@
 // CA and insecure settings.
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { Metrics } from "../metrics.ts";
+import type { CounterSeries, Metrics } from "../metrics.ts";
 import type { ByteQueue } from "../queue.ts";
 import { Backoff, sleep } from "../backoff.ts";
 import { HttpFramer } from "../pipeline/framing.ts";
@@ -72,8 +72,9 @@ export class HttpSource implements Source {
   private readonly proxy: ProxySettings | undefined;
   /** The connection prepare() started, until the first stream() takes it. */
   private early: Attempt | null = null;
-  /** The `source` label of this source's metrics (one object: the metrics cache its key by identity). */
-  private readonly kindLabel: { source: string };
+  /** This source's series of lines_read_total and bytes_read_total, counted on every read. */
+  private readonly linesRead: CounterSeries;
+  private readonly bytesRead: CounterSeries;
 
   constructor(
     private readonly cfg: Config,
@@ -99,7 +100,9 @@ export class HttpSource implements Source {
       const proxy = proxyFor(url, c.proxy);
       if (proxy) this.proxy = proxySettings(proxy, c.proxy);
     }
-    this.kindLabel = { source: this.target.kind };
+    const kind = { source: this.target.kind };
+    this.linesRead = metrics.linesRead.series(kind);
+    this.bytesRead = metrics.bytesRead.series(kind);
   }
 
   get connected(): boolean {
@@ -211,7 +214,7 @@ export class HttpSource implements Source {
     const framer = new HttpFramer(this.filter, this.cfg.maxLineBytes, {
       tooLong: (n) => {
         // Read, then dropped: counted in both (the framer's line count never sees it).
-        this.metrics.linesRead.inc(1, this.kindLabel);
+        this.linesRead.inc(1);
         this.metrics.linesDropped.inc(1, TOO_LONG);
         this.log.warnLimited("too-long", "line longer than --max-line-bytes dropped (raise --max-line-bytes to keep such lines)", {
           source: this.target.label,
@@ -271,7 +274,6 @@ export class HttpSource implements Source {
         }, tick);
       }
       const body: RawResponse = res;
-      const kindLabel = this.kindLabel;
       let first = true;
       while (true) {
         let value: Uint8Array | null;
@@ -283,7 +285,7 @@ export class HttpSource implements Source {
         if (value === null) break;
         received += value.length;
         lastData = Date.now();
-        this.metrics.bytesRead.inc(value.length, kindLabel);
+        this.bytesRead.inc(value.length);
         let piece: Uint8Array | null = value;
         let next: Uint8Array | null = null;
         if (first && value.length > FIRST_SLICE) {
@@ -302,7 +304,7 @@ export class HttpSource implements Source {
           flushCounts();
           if (framer.linesSeen > seen) {
             lastLine = lastData;
-            this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
+            this.linesRead.inc(framer.linesSeen - seen);
           }
           if (entry) {
             const wait = this.queue.push(entry);
@@ -319,7 +321,7 @@ export class HttpSource implements Source {
       const seen = framer.linesSeen;
       const last = framer.finish();
       flushCounts();
-      this.metrics.linesRead.inc(framer.linesSeen - seen, kindLabel);
+      this.linesRead.inc(framer.linesSeen - seen);
       if (last) {
         const wait = this.queue.push(last);
         if (wait) await wait;

@@ -150,6 +150,21 @@ describe("Counter and Gauge", () => {
     expect(g.get({ a: "y" })).toBe(0);
   });
 
+  test("a bound series counts into the same sample as inc() with those labels, and ignores what inc() ignores", () => {
+    const c = new Counter("s_total", "S.");
+    const url = c.series({ source: "url" });
+    // Bound: the series is exported (at 0) before its first increment.
+    expect(c.render()).toContain('vigil_log_relay_s_total{source="url"} 0\n');
+    url.inc(3);
+    c.inc(2, { source: "url" });
+    url.inc(0);
+    url.inc(-4);
+    url.inc(Number.NaN);
+    expect(c.get({ source: "url" })).toBe(5);
+    expect(c.get({ source: "socket" })).toBe(0);
+    expect(c.render()).toContain('vigil_log_relay_s_total{source="url"} 5\n');
+  });
+
   test("Metrics instances are independent", () => {
     const a = new Metrics();
     const b = new Metrics();
