@@ -5,7 +5,7 @@
 import { InOrderAcks } from "../../in-order-acks.ts";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
-import type { Metrics } from "../../metrics.ts";
+import type { CounterSeries, Metrics } from "../../metrics.ts";
 import type { ByteQueue, QueueEntry } from "../../queue.ts";
 import { Backoff } from "../../backoff.ts";
 import { envelopeMiddle, type EnvelopeWriter } from "../../pipeline/envelope.ts";
@@ -26,6 +26,8 @@ export interface StreamContext {
   queue: ByteQueue;
   log: Logger;
   metrics: Metrics;
+  /** lines_read_total and bytes_read_total{source="kubernetes"}, bound once: counted on every read of every stream. */
+  read: { lines: CounterSeries; bytes: CounterSeries };
   slots: SlotPool;
   writer: EnvelopeWriter;
   filter: LineFilter | null;
@@ -38,7 +40,6 @@ export interface StreamContext {
 type Outcome = "eof" | "rotated" | "restarted" | "stopped" | "retry" | "reauth" | "gone" | "waiting" | "rejected-stream";
 
 // Constant label objects: the metrics cache their keys by identity (hot path).
-const KUBE = { source: "kubernetes" } as const;
 const INCLUDE = { filter: "include" } as const;
 const EXCLUDE = { filter: "exclude" } as const;
 const TOO_LONG = { reason: "too_long" } as const;
@@ -383,7 +384,7 @@ export class ContainerLog implements SlotHolder {
       while (true) {
         const chunk = await res.read();
         if (chunk === null) break;
-        this.ctx.metrics.bytesRead.inc(chunk.length, KUBE);
+        this.ctx.read.bytes.inc(chunk.length);
         reader.push(chunk);
         await this.deliver(reader);
       }
@@ -455,7 +456,7 @@ export class ContainerLog implements SlotHolder {
   private flushCounts(reader: RecordReader): void {
     const n = reader.counts;
     const m = this.ctx.metrics;
-    m.linesRead.inc(n.read, KUBE);
+    this.ctx.read.lines.inc(n.read);
     m.duplicatesSkipped.inc(n.duplicates);
     m.linesFiltered.inc(n.filtered - reader.excluded, INCLUDE);
     m.linesFiltered.inc(reader.excluded, EXCLUDE);

@@ -42,6 +42,7 @@ class LogStreams implements PodListener {
       queue,
       log,
       metrics,
+      read: { lines: metrics.linesRead.series({ source: "kubernetes" }), bytes: metrics.bytesRead.series({ source: "kubernetes" }) },
       slots: new SlotPool(cfg.kubernetes.maxLogRequests, cfg.kubernetes.fairShareS * 1000, (active, waiting) => {
         metrics.logStreamsActive.set(active);
         metrics.logStreamsWaiting.set(waiting);
