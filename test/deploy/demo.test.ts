@@ -72,6 +72,22 @@ function expectRecords(stdout: string): void {
   expect(Object.keys(r)).toEqual(["timestamp", "namespace", "pod", "container", "stream", "message"]);
 }
 
+/** A stream's text so far; more() reads one more chunk of it (false at its end). */
+function collector(stream: ReadableStream<Uint8Array>): { text: string; more(): Promise<boolean> } {
+  const reader = stream.getReader();
+  const dec = new TextDecoder();
+  const c = {
+    text: "",
+    async more(): Promise<boolean> {
+      const { value, done } = await reader.read();
+      if (done) return false;
+      c.text += dec.decode(value, { stream: true });
+      return true;
+    },
+  };
+  return c;
+}
+
 describe("make demo", () => {
   test("ends by itself in under a minute: lines from 3 pods, resumes, 0 gaps, 0 duplicates, nothing left", async () => {
     const started = Date.now();
@@ -108,36 +124,24 @@ describe("make demo", () => {
       stderr: "pipe",
       detached: true,
     });
-    let stderr = "";
-    const reader = proc.stderr.getReader();
-    const dec = new TextDecoder();
+    const out = collector(proc.stdout);
+    const err = collector(proc.stderr);
     // Until the receiver has printed 20 records (Ctrl-C while lines flow).
-    let stdout = "";
-    const out = proc.stdout.getReader();
-    const outDec = new TextDecoder();
     const deadline = Date.now() + 30_000;
-    while (stdout.split("\n").filter((l) => l.startsWith("{")).length < 20) {
-      if (Date.now() > deadline) throw new Error(`the demo did not start:\n${stdout.slice(-2000)}`);
-      const { value, done } = await out.read();
-      if (done) throw new Error(`the demo ended early:\n${stdout.slice(-2000)}`);
-      stdout += outDec.decode(value, { stream: true });
+    while (out.text.split("\n").filter((l) => l.startsWith("{")).length < 20) {
+      if (Date.now() > deadline) throw new Error(`the demo did not start:\n${out.text.slice(-2000)}`);
+      if (!(await out.more())) throw new Error(`the demo ended early:\n${out.text.slice(-2000)}`);
     }
     process.kill(-proc.pid, "SIGINT");
-    const stdoutP = (async () => {
-      for (;;) {
-        const { value, done } = await out.read();
-        if (done) return stdout;
-        stdout += outDec.decode(value, { stream: true });
-      }
+    const outEnded = (async () => {
+      while (await out.more()) {}
     })();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stderr += dec.decode(value, { stream: true });
-    }
+    while (await err.more()) {}
     // stdout closes when the demo itself has ended, not only make
-    await stdoutP;
+    await outEnded;
     await proc.exited;
+    const stdout = out.text;
+    const stderr = err.text;
     const s = summary(stdout);
     expect(s.lines).toBeGreaterThan(0);
     expect(s.gaps).toBe(0);
