@@ -10,7 +10,11 @@
 // socket-to-socket copy compiled the same way: what Bun alone costs at that rate.
 // The first-line latency is measured apart, on an idle machine, over many
 // start-ups (scripts/lib/first-line.ts).
-//   bun scripts/bench.ts [--lines 2000000] [--runs 3] [--first-line-trials 15] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
+// 10,000,000 lines by default (the issue asks for at least 2,000,000): at
+// ~3 M lines/s, 2,000,000 lines take under a second, and the start-up and the
+// JIT's first compilations then weigh as much as the steady rate a relay keeps
+// for days; the start-up has its own measurement above.
+//   bun scripts/bench.ts [--lines 10000000] [--runs 3] [--first-line-trials 15] [--binary dist/vigil-log-relay] [--queue-max-bytes N]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +27,7 @@ import { measureFirstLine } from "./lib/first-line.ts";
 
 const { values } = parseArgs({
   options: {
-    lines: { type: "string", default: "2000000" },
+    lines: { type: "string", default: "10000000" },
     runs: { type: "string", default: "3" },
     /** Start-ups per command for the first-line latency (0: skip). */
     "first-line-trials": { type: "string", default: "15" },

@@ -12,24 +12,11 @@ import type { Socket } from "bun";
 import { join } from "node:path";
 import { startFakeKube, type FakeKube, type FakeKubeOptions } from "../fixtures/fake-kube/index.ts";
 import { startTcpReceiver, type TcpReceiver } from "../fixtures/tcp-receiver.ts";
-import { startRelay, tempDir, track, type Relay, type RelayOptions } from "../integration/helpers.ts";
+import { startRelay, tempDir, track, waitUntil, type Relay, type RelayOptions } from "../integration/helpers.ts";
 import type { KubeRecord } from "../../src/pipeline/envelope.ts";
 
-export { cleanup, compiledRelay, expectOneErrorLine, metric, runRelay, startRelay, tempDir, track } from "../integration/helpers.ts";
+export { cleanup, compiledRelay, expectOneErrorLine, metric, runRelay, startRelay, tempDir, track, waitUntil } from "../integration/helpers.ts";
 export type { Relay } from "../integration/helpers.ts";
-
-/**
- * Polls `cond` every `intervalMs` until it holds; rejects after `ms` with `what`
- * (a function is evaluated at the timeout, so it can describe the last state).
- * Only for state with no event to await.
- */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 10_000, what: string | (() => string) = "condition", intervalMs = 20): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === "function" ? what() : what}`);
-    await Bun.sleep(intervalMs);
-  }
-}
 
 /** One record as the relay writes it in Kubernetes mode. */
 export type { KubeRecord };
