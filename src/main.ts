@@ -14,7 +14,7 @@ import { StdoutSink } from "./sinks/stdout.ts";
 import type { Sink } from "./sinks/sink.ts";
 import { HttpSource } from "./sources/http.ts";
 import { SourceFatalError, type Source } from "./sources/source.ts";
-import { StartupError } from "./startup-error.ts";
+import { firstLineOf, StartupError } from "./startup-error.ts";
 
 const NAME = "vigil-log-relay";
 
@@ -146,7 +146,7 @@ async function main(): Promise<number> {
     parsed = parseCli(process.argv.slice(2), process.env);
   } catch (e) {
     if (e instanceof ConfigError) {
-      writeStderr(`${NAME}: error: ${e.message}`);
+      writeStderr(`${NAME}: error: ${firstLineOf(e.message)}`);
       return 2;
     }
     throw e;
@@ -159,7 +159,7 @@ async function main(): Promise<number> {
     return await run(parsed.config);
   } catch (e) {
     if (e instanceof StartupError) {
-      writeStderr(`${NAME}: error: ${e.message}`);
+      writeStderr(`${NAME}: error: ${firstLineOf(e.message)}`);
       return 2;
     }
     throw e;
@@ -174,7 +174,7 @@ process.on("unhandledRejection", (e) => {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    writeStderr(`${NAME}: error: ${e instanceof Error ? e.message : String(e)}`);
+    writeStderr(`${NAME}: error: ${firstLineOf(e instanceof Error ? e.message : String(e))}`);
     process.exit(1);
   },
 );

@@ -1,17 +1,78 @@
 /**
  * Credentials and RBAC in Kubernetes mode: 401/403 on the first list (exit 2,
  * one line naming the Role), 403 for one pod's log only, token rotation through
- * a kubeconfig tokenFile and through the in-cluster service account.
+ * a kubeconfig tokenFile, an exec credential plugin and the in-cluster service
+ * account; a broken plugin or kubeconfig at start (exit 2, one line).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { addPods, cleanup, expectOneErrorLine, kubeEnv, runRelay, startKubeRelay, startRelay, tempDir, waitForStreams, warnings } from "./helpers.ts";
+import type { Generator } from "../fixtures/fake-kube/index.ts";
+import { addPods, cleanup, expectOneErrorLine, kubeEnv, runRelay, startKubeRelay, startRelay, tempDir, waitForStreams, waitUntil, warnings, type KubeEnv } from "./helpers.ts";
 
 afterEach(cleanup);
 
 const SA_ROOT = "/var/run/secrets";
 const SA_DIR = join(SA_ROOT, "kubernetes.io", "serviceaccount");
+
+/**
+ * An exec credential plugin like `aws eks get-token`: prints an ExecCredential
+ * with the token in `tokenFile`, or, while `fail(text)` is in force, prints
+ * the text on stderr and exits 1; every run appends a line to `calls`.
+ */
+function writeExecPlugin(dir: string, token: string) {
+  const command = join(dir, "get-token");
+  const tokenFile = join(dir, "plugin-token");
+  const callsFile = join(dir, "plugin-calls");
+  const failFile = join(dir, "plugin-fails");
+  writeFileSync(tokenFile, token);
+  writeFileSync(
+    command,
+    [
+      "#!/bin/sh",
+      'echo run >> "$CALLS"',
+      'if [ -f "$FAIL_FILE" ]; then cat "$FAIL_FILE" >&2; exit 1; fi',
+      `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\\n' "$(cat "$TOKEN_FILE")"`,
+      "",
+    ].join("\n"),
+  );
+  chmodSync(command, 0o755);
+  return {
+    command,
+    tokenFile,
+    calls: (): number => (existsSync(callsFile) ? readFileSync(callsFile, "utf8").split("\n").filter((l) => l !== "").length : 0),
+    fail: (text: string | null): void => (text === null ? rmSync(failFile, { force: true }) : writeFileSync(failFile, `${text}\n`)),
+    env: { TOKEN_FILE: tokenFile, CALLS: callsFile, FAIL_FILE: failFile },
+  };
+}
+
+/** `n` pods named `${base}-i` logging 100 lines/s, streamed by a relay whose kubeconfig uses an exec plugin. */
+async function streamWithPlugin(base: string, n: number) {
+  const env = await kubeEnv();
+  const { kube, ns } = env;
+  const plugin = writeExecPlugin(env.dir, kube.token);
+  kube.writeKubeconfig(env.kubeconfig, { namespace: ns, exec: { command: plugin.command, env: plugin.env } });
+  const pods = addPods(kube, ns, base, n);
+  const relay = startKubeRelay(env);
+  await waitForStreams(kube, n);
+  const gens = pods.map((p) => kube.startGenerator(ns, p, "app", { linesPerSecond: 100 }));
+  return { env, kube, plugin, relay, gens };
+}
+
+/**
+ * After the credentials changed: every stream and the watch are back, each
+ * generator (pod `${base}-i`) writes 100 more lines, and every line of each
+ * arrived exactly once, in order.
+ */
+async function expectResumedWithoutLoss(env: KubeEnv, gens: Generator[], base: string): Promise<void> {
+  const { kube } = env;
+  await waitForStreams(kube, gens.length, 40_000);
+  await kube.waitFor(() => kube.activeWatches() === 1, { timeoutMs: 20_000, message: "the watch with the new credentials" });
+  const marks = gens.map((g) => g.seq);
+  await kube.waitFor(() => gens.every((g, i) => g.seq >= (marks[i] ?? 0) + 100), { timeoutMs: 20_000, message: "lines after the change" });
+  kube.stopAllGenerators();
+  await env.records.expectExactly(new Map(gens.map((g, i) => [`${base}-${i + 1}-app`, g.seq])), 30_000);
+}
 
 describe("kubernetes: credentials and RBAC", () => {
   test("403 on the first list: exit 2, one stderr line quoting the API and naming the Role", async () => {
@@ -106,12 +167,7 @@ describe("kubernetes: credentials and RBAC", () => {
       timeoutMs: 20_000,
       message: "a request with the old token",
     });
-    await waitForStreams(kube, 3);
-    await kube.waitFor(() => kube.activeWatches() === 1, { timeoutMs: 20_000, message: "the watch with the new token" });
-    const marks = gens.map((g) => g.seq);
-    await kube.waitFor(() => gens.every((g, i) => g.seq >= (marks[i] ?? 0) + 100), { timeoutMs: 20_000, message: "lines after the rotation" });
-    kube.stopAllGenerators();
-    await env.records.expectExactly(new Map(gens.map((g, i) => [`rot-${i + 1}-app`, g.seq])), 30_000);
+    await expectResumedWithoutLoss(env, gens, "rot");
     // A new pod after the rotation is found by the re-established watch.
     kube.addPod({ namespace: ns, name: "late", containers: [{ name: "app" }] });
     kube.appendLog(ns, "late", "app", ["late-app-1", "late-app-2"]);
@@ -120,6 +176,89 @@ describe("kubernetes: credentials and RBAC", () => {
     expect(refused).toBeLessThanOrEqual(10);
     expect(relay.proc.exitCode).toBeNull();
   }, 60_000);
+
+  test("exec credential plugin: its token is used, run once, and run again after a 401 when the token rotates; no line lost", async () => {
+    const { env, kube, plugin, relay, gens } = await streamWithPlugin("ex", 3);
+    await env.records.waitComplete(new Map([["ex-1-app", 50]]), 20_000, "lines before the rotation");
+    // One run serves the list, the watch and every stream (credentials are derived once and shared).
+    expect(plugin.calls()).toBe(1);
+    const next = kube.rotateToken(kube.token);
+    writeFileSync(plugin.tokenFile, next);
+    kube.closeAllLogStreams();
+    kube.closeAllWatches();
+    const at = Date.now();
+    await kube.waitFor(() => kube.requests.some((r) => r.at >= at && r.status === 401), { timeoutMs: 20_000, message: "a request with the old token" });
+    await expectResumedWithoutLoss(env, gens, "ex");
+    // Re-run on the 401s (at most one reload a second), not once per request.
+    expect(plugin.calls()).toBeGreaterThanOrEqual(2);
+    expect(plugin.calls()).toBeLessThanOrEqual(5);
+    expect(relay.proc.exitCode).toBeNull();
+  }, 60_000);
+
+  test("exec credential plugin failing after start (token rotated, SSO expired): one warning naming the plugin, retries, no line lost once it works again", async () => {
+    const { env, kube, plugin, relay, gens } = await streamWithPlugin("sso", 2);
+    await env.records.waitComplete(new Map([["sso-1-app", 20]]), 20_000, "lines before the rotation");
+    plugin.fail("error: the SSO session has expired; run aws sso login");
+    const next = kube.rotateToken(kube.token);
+    kube.closeAllLogStreams();
+    kube.closeAllWatches();
+    await waitUntil(() => warnings(relay).some((l) => l.includes("the SSO session has expired")), 20_000, "the credentials warning");
+    const warned = warnings(relay).filter((l) => l.includes("credentials"));
+    expect(warned[0]).toContain(plugin.command);
+    writeFileSync(plugin.tokenFile, next);
+    plugin.fail(null);
+    await expectResumedWithoutLoss(env, gens, "sso");
+    // Rate limited: one warning for the list, the watch and both streams together.
+    expect(warnings(relay).filter((l) => l.includes("the SSO session has expired")).length).toBeLessThanOrEqual(2);
+    expect(relay.proc.exitCode).toBeNull();
+  }, 90_000);
+
+  test("exec credential plugin failing at start: exit 2, one line naming the plugin and quoting its stderr", async () => {
+    const env = await kubeEnv();
+    const plugin = writeExecPlugin(env.dir, env.kube.token);
+    plugin.fail("error: You must be logged in to the server (the SSO session has expired)");
+    env.kube.writeKubeconfig(env.kubeconfig, { namespace: env.ns, exec: { command: plugin.command, env: plugin.env } });
+    const r = await runRelay(["--kubernetes", "--namespace", env.ns, "--tcp-sink-port", String(env.rx.port)], {
+      env: { KUBECONFIG: env.kubeconfig, HOME: env.dir },
+      timeoutMs: 20_000,
+    });
+    expect(r.code).toBe(2);
+    const line = expectOneErrorLine(r.stderr);
+    expect(line).toContain(JSON.stringify(plugin.command));
+    expect(line).toContain("You must be logged in to the server (the SSO session has expired)");
+    expect(env.kube.requestCount("list")).toBe(0);
+  }, 30_000);
+
+  test("exec credential plugin missing, or printing no credential: exit 2, one line each", async () => {
+    const env = await kubeEnv();
+    const missing = join(env.dir, "no-such-plugin");
+    env.kube.writeKubeconfig(env.kubeconfig, { namespace: env.ns, exec: { command: missing } });
+    const flags = ["--kubernetes", "--namespace", env.ns, "--tcp-sink-port", String(env.rx.port)];
+    const runOpts = { env: { KUBECONFIG: env.kubeconfig, HOME: env.dir }, timeoutMs: 20_000 };
+    const r1 = await runRelay(flags, runOpts);
+    expect(r1.code).toBe(2);
+    const line1 = expectOneErrorLine(r1.stderr);
+    expect(line1).toContain(JSON.stringify(missing));
+    expect(line1).toContain("was not found");
+    env.kube.writeKubeconfig(env.kubeconfig, { namespace: env.ns, exec: { command: "/bin/true" } });
+    const r2 = await runRelay(flags, runOpts);
+    expect(r2.code).toBe(2);
+    expect(expectOneErrorLine(r2.stderr)).toContain("printed no ExecCredential JSON");
+    expect(env.kube.requestCount("list")).toBe(0);
+  }, 30_000);
+
+  test("a kubeconfig that is not valid YAML: exit 2, one line naming the file and the parser's complaint", async () => {
+    const env = await kubeEnv();
+    writeFileSync(env.kubeconfig, "apiVersion: v1\nkind: Config\nclusters: [\n");
+    const r = await runRelay(["--kubernetes", "--tcp-sink-port", String(env.rx.port)], {
+      env: { KUBECONFIG: env.kubeconfig, HOME: env.dir },
+      timeoutMs: 20_000,
+    });
+    expect(r.code).toBe(2);
+    const line = expectOneErrorLine(r.stderr);
+    expect(line).toContain(`KUBECONFIG=${env.kubeconfig}`);
+    expect(line).toMatch(/indentation|YAML|unexpected|flow/i);
+  }, 30_000);
 
   test("in-cluster service account (no KUBECONFIG, no ~/.kube): namespace from the file, token rotation", async () => {
     if (existsSync(SA_ROOT)) {

@@ -12,6 +12,7 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
 import { StartupError } from "../../startup-error.ts";
+import { credentialsError } from "./credentials-error.ts";
 import { proxyFor, proxySettings } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
@@ -83,7 +84,11 @@ export class KubeClient {
       auth?: string;
     } = {};
     // applyToHTTPSOptions is typed for node's https options; we read back what it sets.
-    await this.kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
+    try {
+      await this.kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
+    } catch (e) {
+      throw credentialsError(e, this.kc);
+    }
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.auth) headers["Authorization"] = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
     // A token file (kubeconfig tokenFile / token-file, the in-cluster token) is read here, on

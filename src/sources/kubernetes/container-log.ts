@@ -12,6 +12,7 @@ import { envelopeMiddle, type EnvelopeWriter } from "../../pipeline/envelope.ts"
 import type { LineFilter } from "../../pipeline/filter.ts";
 import { HttpBodyError } from "../../http/raw-client.ts";
 import { readStatus, type KubeClient } from "./client.ts";
+import { CREDENTIALS_RETRY_WARNING, CredentialsError } from "./credentials-error.ts";
 import { Cursor, sinceTimeFor, type CursorState } from "./cursor.ts";
 import type { ContainerInfo, PodInfo } from "./pod-model.ts";
 import { RecordReader } from "./records.ts";
@@ -400,6 +401,11 @@ export class ContainerLog implements SlotHolder {
       if (ac.signal.aborted && this.gone) return "gone";
       const cut = e instanceof HttpBodyError;
       this.ctx.metrics.sourceReconnects.inc(1, { cause: ac.signal.aborted ? "timeout" : "error" });
+      if (e instanceof CredentialsError) {
+        // The same key as the pod watcher's: one failing plugin, one warning for all.
+        this.ctx.log.warnLimited("credentials", CREDENTIALS_RETRY_WARNING, { stream: this.label, error: e.message });
+        return "retry";
+      }
       // One key for all streams: when the API server or a node is away, every stream fails at once.
       this.ctx.log.warnLimited(
         cut ? "log-cut" : "log-failed",

@@ -9,8 +9,10 @@ import type { Metrics } from "../../metrics.ts";
 import { Backoff, sleep } from "../../backoff.ts";
 import { LineSplitter } from "../../pipeline/lines.ts";
 import { StartupError } from "../../startup-error.ts";
+import type { RawResponse } from "../../http/raw-client.ts";
 import type { KubeClient } from "./client.ts";
 import { readStatus } from "./client.ts";
+import { CREDENTIALS_RETRY_WARNING, CredentialsError } from "./credentials-error.ts";
 import { podInfo, type PodInfo } from "./pod-model.ts";
 
 export interface PodListener {
@@ -105,25 +107,33 @@ export class PodWatcher {
           continue;
         }
         const delay = this.backoff.next();
-        this.log.warnLimited("pod-watch", "pod list/watch failed, retrying; new and changed pods are not seen meanwhile (check that the API server is reachable and the Role grants list and watch on pods)", {
-          namespace: this.client.namespace,
-          error: e instanceof Error ? e.message : String(e),
-          retry_in_ms: delay,
-        });
+        const fields = { namespace: this.client.namespace, error: e instanceof Error ? e.message : String(e), retry_in_ms: delay };
+        if (e instanceof CredentialsError) this.log.warnLimited("credentials", CREDENTIALS_RETRY_WARNING, fields);
+        else this.log.warnLimited("pod-watch", "pod list/watch failed, retrying; new and changed pods are not seen meanwhile (check that the API server is reachable and the Role grants list and watch on pods)", fields);
         this.metrics.watchRestarts.inc(1, { cause: "error" });
         await sleep(delay, signal);
       }
     }
   }
 
+  /** A list request; credentials that cannot be had at start-up (a broken exec plugin) are a StartupError. */
+  private async getList(path: string, signal: AbortSignal): Promise<RawResponse> {
+    try {
+      return await this.client.get(path, { signal, headersTimeoutMs: 60_000 });
+    } catch (e) {
+      if (this.startup && e instanceof CredentialsError) throw new StartupError(e.message);
+      throw e;
+    }
+  }
+
   private async list(signal: AbortSignal): Promise<void> {
     const q = this.selectorQuery(new URLSearchParams());
     const path = `${this.basePath()}?${q}`;
-    let res = await this.client.get(path, { signal, headersTimeoutMs: 60_000 });
+    let res = await this.getList(path, signal);
     if (res.status === 401) {
       res.close();
       this.client.refreshCredentials();
-      res = await this.client.get(path, { signal, headersTimeoutMs: 60_000 });
+      res = await this.getList(path, signal);
     }
     if (res.status !== 200) {
       const st = await readStatus(res);
