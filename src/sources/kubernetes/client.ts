@@ -12,7 +12,7 @@ import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
 import { StartupError } from "../../startup-error.ts";
-import { credentialsError } from "./credentials-error.ts";
+import { CredentialsError, credentialsError } from "./credentials-error.ts";
 import { proxyFor, proxySettings } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
@@ -107,6 +107,13 @@ export class KubeClient {
           error: e instanceof Error ? e.message : String(e),
         });
       }
+    }
+    // Checked here, where it can be named: the TLS library's own complaint ("Invalid CA") names no source.
+    if (opts.ca !== undefined && pemBlocks(String(opts.ca)).length === 0) {
+      throw new CredentialsError("the certificate authority in the Kubernetes configuration (certificate-authority-data or certificate-authority) holds no PEM certificate");
+    }
+    if (opts.cert !== undefined && pemBlocks(String(opts.cert)).length === 0) {
+      throw new CredentialsError("the client certificate in the Kubernetes configuration (client-certificate-data or client-certificate) holds no PEM certificate");
     }
     const c = this.cfg.connection;
     const extraCa = pemBlocks(c.caPem);

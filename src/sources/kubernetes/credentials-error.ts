@@ -23,9 +23,17 @@ function execCommand(kc: KubeConfig): string | undefined {
   return typeof command === "string" ? command : "";
 }
 
+const FILE_ERRORS: Record<string, string> = { ENOENT: "no such file", EACCES: "permission denied", EISDIR: "a directory" };
+
 export function credentialsError(e: unknown, kc: KubeConfig): CredentialsError {
   const message = e instanceof Error ? e.message : String(e);
-  const code = e !== null && typeof e === "object" ? (e as { code?: unknown }).code : undefined;
+  const err = e !== null && typeof e === "object" ? (e as { code?: unknown; path?: unknown; syscall?: unknown }) : {};
+  const code = err.code;
+  // A file the kubeconfig names (certificate-authority, client-certificate, client-key).
+  const spawned = typeof err.syscall === "string" && err.syscall.startsWith("spawn");
+  if (typeof err.path === "string" && !spawned && typeof code === "string" && code in FILE_ERRORS) {
+    return new CredentialsError(`cannot read ${err.path}, named in the Kubernetes configuration: ${FILE_ERRORS[code]}`);
+  }
   const command = execCommand(kc);
   if (command === undefined) return new CredentialsError(`cannot get credentials from the Kubernetes configuration: ${firstLineOf(message)}`);
   const plugin = `the exec credential plugin ${JSON.stringify(command)} of the Kubernetes configuration`;

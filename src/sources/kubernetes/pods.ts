@@ -9,6 +9,7 @@ import type { Metrics } from "../../metrics.ts";
 import { Backoff, sleep } from "../../backoff.ts";
 import { LineSplitter } from "../../pipeline/lines.ts";
 import { StartupError } from "../../startup-error.ts";
+import { HttpConnectError } from "../../http/errors.ts";
 import type { RawResponse } from "../../http/raw-client.ts";
 import type { KubeClient } from "./client.ts";
 import { readStatus } from "./client.ts";
@@ -34,6 +35,11 @@ class WatchExpired extends Error {}
 class Unauthorized extends Error {}
 /** The watch was aborted because it went silent (counted and warned once, by the watchdog). */
 class WatchSilent extends Error {}
+
+/** The server's certificate failed verification: a configuration problem, not a passing one. */
+function isCertificateRefused(e: unknown): e is HttpConnectError {
+  return e instanceof HttpConnectError && e.kind === "tls" && /CERT|VERIFY|SELF_SIGNED|ALTNAME|HOSTNAME|ISSUER|EXPIRED/i.test(e.code ?? "");
+}
 
 export class PodWatcher {
   private resourceVersion = "";
@@ -122,6 +128,11 @@ export class PodWatcher {
       return await this.client.get(path, { signal, headersTimeoutMs: 60_000 });
     } catch (e) {
       if (this.startup && e instanceof CredentialsError) throw new StartupError(e.message);
+      if (this.startup && isCertificateRefused(e)) {
+        throw new StartupError(
+          `cannot list pods in namespace "${this.client.namespace}": ${e.message} — check the certificate authority (and the server's address) in the Kubernetes configuration (${this.client.source})`,
+        );
+      }
       throw e;
     }
   }

@@ -1,0 +1,107 @@
+/**
+ * A kubeconfig that cannot work is a start-up error: exit 2 and one stderr
+ * line saying what is wrong with it (not YAML, a CA that does not verify the
+ * server or is not PEM, a file it names that is missing). An API server that
+ * merely refuses connections is not: the relay waits for it.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { makePki } from "../fixtures/tls.ts";
+import { startFakeKube } from "../fixtures/fake-kube/index.ts";
+import { startTcpReceiver } from "../fixtures/tcp-receiver.ts";
+import { cleanup, expectOneErrorLine, kubeEnv, Records, runRelay, startRelay, tempDir, track, type KubeEnv } from "./helpers.ts";
+
+afterEach(cleanup);
+
+/** Rewrites env's kubeconfig with `edit`, runs the relay on it; its exit code and its one stderr line. */
+async function startWith(env: KubeEnv, edit: (yaml: string) => string): Promise<{ code: number | null; line: string }> {
+  writeFileSync(env.kubeconfig, edit(readFileSync(env.kubeconfig, "utf8")));
+  const r = await runRelay(["--kubernetes", "--tcp-sink-port", String(env.rx.port)], {
+    env: { KUBECONFIG: env.kubeconfig, HOME: env.dir },
+    timeoutMs: 20_000,
+  });
+  return { code: r.code, line: expectOneErrorLine(r.stderr) };
+}
+
+const CA_DATA = /certificate-authority-data: \S+/;
+
+describe("kubernetes: kubeconfig problems at start", () => {
+  test("not valid YAML: exit 2, one line naming the file and the parser's complaint (no code frame)", async () => {
+    const env = await kubeEnv();
+    const r = await startWith(env, () => "apiVersion: v1\nkind: Config\nclusters: [\n");
+    expect(r.code).toBe(2);
+    expect(r.line).toContain(`KUBECONFIG=${env.kubeconfig}`);
+    expect(r.line).toMatch(/indentation|YAML|unexpected|flow/i);
+  }, 30_000);
+
+  test("a certificate authority that does not verify the server: exit 2, one line naming the TLS failure and the kubeconfig", async () => {
+    const env = await kubeEnv();
+    const pki = makePki();
+    try {
+      const r = await startWith(env, (y) => y.replace(CA_DATA, `certificate-authority-data: ${Buffer.from(pki.otherCaPem).toString("base64")}`));
+      expect(r.code).toBe(2);
+      expect(r.line).toContain(`cannot list pods in namespace "${env.ns}"`);
+      expect(r.line).toContain("TLS handshake");
+      expect(r.line).toContain("certificate authority");
+      expect(r.line).toContain(`KUBECONFIG=${env.kubeconfig}`);
+    } finally {
+      rmSync(pki.dir, { recursive: true, force: true });
+    }
+    expect(env.kube.requestCount("list")).toBe(0);
+  }, 30_000);
+
+  test("certificate-authority-data that is not PEM: exit 2, one line saying so", async () => {
+    const env = await kubeEnv();
+    const r = await startWith(env, (y) => y.replace(CA_DATA, `certificate-authority-data: ${Buffer.from("not a certificate").toString("base64")}`));
+    expect(r.code).toBe(2);
+    expect(r.line).toContain("certificate authority");
+    expect(r.line).toContain("no PEM certificate");
+  }, 30_000);
+
+  test("a certificate-authority or client-certificate file that is missing: exit 2, one line naming the file", async () => {
+    const env = await kubeEnv();
+    const caFile = join(env.dir, "missing-ca.crt");
+    const r1 = await startWith(env, (y) => y.replace(CA_DATA, `certificate-authority: ${caFile}`));
+    expect(r1.code).toBe(2);
+    expect(r1.line).toContain(`cannot read ${caFile}`);
+    expect(r1.line).toContain("no such file");
+    const env2 = await kubeEnv();
+    const certFile = join(env2.dir, "missing-client.crt");
+    const r2 = await startWith(env2, (y) => y.replace("  user:\n", `  user:\n    client-certificate: ${certFile}\n    client-key: ${certFile}.key\n`));
+    expect(r2.code).toBe(2);
+    expect(r2.line).toContain(`cannot read ${certFile}`);
+  }, 30_000);
+
+  test("an API server that is not up yet is waited for, not an error: the relay streams once it listens", async () => {
+    const spare = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = spare.port;
+    spare.stop(true);
+    const rx = track(await startTcpReceiver());
+    const records = new Records(rx);
+    const dir = tempDir("vigil-k8s-late-");
+    const kubeconfig = join(dir, "kubeconfig");
+    const ns = "late-api";
+    writeFileSync(
+      kubeconfig,
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        `clusters: [{name: late, cluster: {server: "http://127.0.0.1:${port}"}}]`,
+        'users: [{name: late, user: {token: "late-token"}}]',
+        `contexts: [{name: late, context: {cluster: late, user: late, namespace: ${ns}}}]`,
+        "current-context: late",
+        "",
+      ].join("\n"),
+    );
+    const relay = startRelay(["--kubernetes", "--tcp-sink-port", String(rx.port)], { env: { KUBECONFIG: kubeconfig, HOME: dir } });
+    await relay.stderr.waitFor("listing pods failed, retrying", 20_000);
+    expect(relay.proc.exitCode).toBeNull();
+    const kube = await startFakeKube({ tls: false, port, defaultToken: "late-token", namespaces: [ns] });
+    track({ stop: () => kube.stop() });
+    kube.addPod({ namespace: ns, name: "early", containers: [{ name: "app" }] });
+    kube.appendLog(ns, "early", "app", ["early-app-1", "early-app-2"]);
+    await records.expectExactly(new Map([["early-app", 2]]), 30_000);
+    expect(relay.proc.exitCode).toBeNull();
+  }, 60_000);
+});
