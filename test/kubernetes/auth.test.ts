@@ -213,6 +213,22 @@ describe("kubernetes: credentials and RBAC", () => {
     expect(relay.proc.exitCode).toBeNull();
   }, 90_000);
 
+  test("exec credential plugin named relative to the kubeconfig (./bin/get-token) runs from the kubeconfig's directory, as kubectl runs it", async () => {
+    const env = await kubeEnv();
+    const { kube, ns } = env;
+    const binDir = join(env.dir, "bin");
+    mkdirSync(binDir);
+    const plugin = writeExecPlugin(binDir, kube.token);
+    kube.writeKubeconfig(env.kubeconfig, { namespace: ns, exec: { command: "./bin/get-token", env: plugin.env } });
+    kube.addPod({ namespace: ns, name: "rel", containers: [{ name: "app" }] });
+    kube.appendLog(ns, "rel", "app", ["rel-app-1", "rel-app-2"]);
+    // The relay's working directory is not the kubeconfig's.
+    const relay = startKubeRelay(env, [], { cwd: tempDir("vigil-k8s-cwd-") });
+    await env.records.expectExactly(new Map([["rel-app", 2]]), 20_000);
+    expect(plugin.calls()).toBe(1);
+    expect(relay.proc.exitCode).toBeNull();
+  }, 30_000);
+
   test("exec credential plugin failing at start: exit 2, one line naming the plugin and quoting its stderr", async () => {
     const env = await kubeEnv();
     const plugin = writeExecPlugin(env.dir, env.kube.token);

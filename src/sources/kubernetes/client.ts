@@ -228,12 +228,8 @@ function yamlObj(v: unknown): Yaml {
   return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Yaml) : {};
 }
 
-/**
- * The current user's `tokenFile` (kubectl's field) or `token-file` in these
- * kubeconfig files (the first file naming the user wins, as kubectl merges),
- * relative paths resolved against the file's directory.
- */
-function kubeconfigTokenFile(files: string[], userName: string | undefined): string | undefined {
+/** The first of these kubeconfig files that defines `userName` (kubectl's merge: the first wins), and that user's entry. */
+function findUser(files: string[], userName: string | undefined): { file: string; user: Yaml } | undefined {
   if (!userName) return undefined;
   for (const file of files) {
     let doc: unknown;
@@ -246,14 +242,39 @@ function kubeconfigTokenFile(files: string[], userName: string | undefined): str
     if (!Array.isArray(users)) continue;
     for (const u of users) {
       const entry = yamlObj(u);
-      if (entry.name !== userName) continue;
-      const user = yamlObj(entry.user);
-      const path = typeof user.tokenFile === "string" ? user.tokenFile : typeof user["token-file"] === "string" ? user["token-file"] : undefined;
-      if (path === undefined || path === "") return undefined;
-      return isAbsolute(path) ? path : join(dirname(file), path);
+      if (entry.name === userName) return { file, user: yamlObj(entry.user) };
     }
   }
   return undefined;
+}
+
+/**
+ * The current user's `tokenFile` (kubectl's field) or `token-file` in these
+ * kubeconfig files, a relative path resolved against the file's directory.
+ */
+function kubeconfigTokenFile(files: string[], userName: string | undefined): string | undefined {
+  const found = findUser(files, userName);
+  if (found === undefined) return undefined;
+  const { user } = found;
+  const path = typeof user.tokenFile === "string" ? user.tokenFile : typeof user["token-file"] === "string" ? user["token-file"] : undefined;
+  if (path === undefined || path === "") return undefined;
+  return isAbsolute(path) ? path : join(dirname(found.file), path);
+}
+
+/**
+ * An exec plugin's command with a "/" that is not absolute (`./bin/get-token`)
+ * is relative to the kubeconfig that names it, as kubectl runs it; client-node
+ * would run it relative to the working directory.
+ */
+function resolveExecCommand(kc: KubeConfig, files: string[]): KubeConfig {
+  const current = kc.getCurrentUser();
+  const command: unknown = current?.exec?.command;
+  if (!current || typeof command !== "string" || !command.includes("/") || isAbsolute(command)) return kc;
+  const found = findUser(files, current.name);
+  if (found === undefined) return kc;
+  const resolved = join(dirname(found.file), command);
+  kc.users = kc.users.map((u) => (u === current ? { ...u, exec: { ...current.exec, command: resolved } } : u));
+  return kc;
 }
 
 /** The in-cluster user's token file (client-node's tokenFile auth provider). */
@@ -272,7 +293,7 @@ function configLoader(): ConfigLoader {
       load: () => {
         const kc = new KubeConfig();
         kc.loadFromDefault();
-        return kc;
+        return resolveExecCommand(kc, files);
       },
       tokenFile: (kc) => kubeconfigTokenFile(files, kc.getCurrentUser()?.name) ?? authProviderTokenFile(kc),
       source: `KUBECONFIG=${kubeconfig}`,
@@ -283,7 +304,7 @@ function configLoader(): ConfigLoader {
       load: () => {
         const kc = new KubeConfig();
         kc.loadFromFile(home);
-        return kc;
+        return resolveExecCommand(kc, [home]);
       },
       tokenFile: (kc) => kubeconfigTokenFile([home], kc.getCurrentUser()?.name) ?? authProviderTokenFile(kc),
       source: home,
