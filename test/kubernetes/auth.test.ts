@@ -18,18 +18,21 @@ const SA_DIR = join(SA_ROOT, "kubernetes.io", "serviceaccount");
 /**
  * An exec credential plugin like `aws eks get-token`: prints an ExecCredential
  * with the token in `tokenFile`, or, while `fail(text)` is in force, prints
- * the text on stderr and exits 1; every run appends a line to `calls`.
+ * the text on stderr and exits 1; every run appends a line to `calls` and
+ * keeps the KUBERNETES_EXEC_INFO it was given.
  */
 function writeExecPlugin(dir: string, token: string) {
   const command = join(dir, "get-token");
   const tokenFile = join(dir, "plugin-token");
   const callsFile = join(dir, "plugin-calls");
   const failFile = join(dir, "plugin-fails");
+  const infoFile = join(dir, "plugin-exec-info");
   writeFileSync(tokenFile, token);
   writeFileSync(
     command,
     [
       "#!/bin/sh",
+      'printf "%s" "$KUBERNETES_EXEC_INFO" > "$INFO_FILE"',
       'echo run >> "$CALLS"',
       'if [ -f "$FAIL_FILE" ]; then cat "$FAIL_FILE" >&2; exit 1; fi',
       `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}\\n' "$(cat "$TOKEN_FILE")"`,
@@ -42,7 +45,9 @@ function writeExecPlugin(dir: string, token: string) {
     tokenFile,
     calls: (): number => (existsSync(callsFile) ? readFileSync(callsFile, "utf8").split("\n").filter((l) => l !== "").length : 0),
     fail: (text: string | null): void => (text === null ? rmSync(failFile, { force: true }) : writeFileSync(failFile, `${text}\n`)),
-    env: { TOKEN_FILE: tokenFile, CALLS: callsFile, FAIL_FILE: failFile },
+    /** KUBERNETES_EXEC_INFO as the last run saw it */
+    execInfo: (): unknown => JSON.parse(readFileSync(infoFile, "utf8")),
+    env: { TOKEN_FILE: tokenFile, CALLS: callsFile, FAIL_FILE: failFile, INFO_FILE: infoFile },
   };
 }
 
@@ -228,6 +233,32 @@ describe("kubernetes: credentials and RBAC", () => {
     expect(plugin.calls()).toBe(1);
     expect(relay.proc.exitCode).toBeNull();
   }, 30_000);
+
+  test("exec credential plugin gets KUBERNETES_EXEC_INFO as kubectl gives it: its apiVersion, not interactive, the cluster with provideClusterInfo", async () => {
+    const env = await kubeEnv();
+    const { kube, ns } = env;
+    const plugin = writeExecPlugin(env.dir, kube.token);
+    const exec = { command: plugin.command, env: plugin.env, apiVersion: "client.authentication.k8s.io/v1beta1" };
+    kube.writeKubeconfig(env.kubeconfig, { namespace: ns, exec: { ...exec, provideClusterInfo: true } });
+    kube.addPod({ namespace: ns, name: "info", containers: [{ name: "app" }] });
+    kube.appendLog(ns, "info", "app", ["info-app-1"]);
+    const relay = startKubeRelay(env);
+    await env.records.expectExactly(new Map([["info-app", 1]]), 20_000);
+    expect(plugin.execInfo()).toEqual({
+      apiVersion: "client.authentication.k8s.io/v1beta1",
+      kind: "ExecCredential",
+      spec: { interactive: false, cluster: { server: kube.url, "certificate-authority-data": Buffer.from(kube.caPem).toString("base64") } },
+    });
+    relay.proc.kill("SIGTERM");
+    await relay.exited;
+    // Without provideClusterInfo, no cluster.
+    kube.writeKubeconfig(env.kubeconfig, { namespace: ns, exec });
+    const again = startKubeRelay(env);
+    // The info is written before the run is counted.
+    await kube.waitFor(() => plugin.calls() === 2, { timeoutMs: 20_000, message: "the second relay's plugin run" });
+    expect(plugin.execInfo()).toEqual({ apiVersion: "client.authentication.k8s.io/v1beta1", kind: "ExecCredential", spec: { interactive: false } });
+    expect(again.proc.exitCode).toBeNull();
+  }, 40_000);
 
   test("exec credential plugin failing at start: exit 2, one line naming the plugin and quoting its stderr", async () => {
     const env = await kubeEnv();

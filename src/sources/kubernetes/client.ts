@@ -13,6 +13,7 @@ import type { Logger } from "../../log.ts";
 import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
 import { StartupError } from "../../startup-error.ts";
 import { CredentialsError, credentialsError } from "./credentials-error.ts";
+import { execInfo } from "./exec-info.ts";
 import { proxyFor, proxySettings } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
@@ -84,6 +85,9 @@ export class KubeClient {
       auth?: string;
     } = {};
     // applyToHTTPSOptions is typed for node's https options; we read back what it sets.
+    // client-node passes our environment on to an exec plugin.
+    const info = execInfo(this.kc);
+    if (info !== undefined) process.env.KUBERNETES_EXEC_INFO = info;
     try {
       await this.kc.applyToHTTPSOptions(opts as Parameters<KubeConfig["applyToHTTPSOptions"]>[0]);
     } catch (e) {
