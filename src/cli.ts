@@ -13,6 +13,7 @@ import { defineCommand, parseArgs } from "citty";
 import type { ArgDef, ArgsDef, ParsedArgs } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { renderHelp } from "./cli-help.ts";
+import { shownUrl } from "./http/userinfo.ts";
 import type { Config, LogFormat, SourceKind, WhenFull } from "./config.ts";
 
 export const VERSION: string = pkg.version;
@@ -404,11 +405,7 @@ function nonEmpty(found: Found): string {
 
 /** The URL as the user wrote it, unless that would echo credentials. */
 function shown(url: URL, text: string): string {
-  if (url.username === "" && url.password === "") return text;
-  const copy = new URL(url.href);
-  copy.username = "***";
-  copy.password = "";
-  return copy.href;
+  return url.username === "" && url.password === "" ? text : shownUrl(url);
 }
 
 function parseHttpUrl(found: Found, what: string, assumeHttp: boolean): string {

@@ -13,6 +13,7 @@ import { TcpSink } from "./sinks/tcp.ts";
 import { StdoutSink } from "./sinks/stdout.ts";
 import type { Sink } from "./sinks/sink.ts";
 import { HttpSource } from "./sources/http.ts";
+import { shownUrl } from "./http/userinfo.ts";
 import { SourceFatalError, type Source } from "./sources/source.ts";
 import { firstLineOf, StartupError } from "./startup-error.ts";
 
@@ -107,7 +108,7 @@ async function run(cfg: Config): Promise<number> {
 
   const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), Math.max(100, Math.min(HTTP_TICK_MS, (cfg.health.maxAgeS * 1000) / 2)));
   log.info("relay started", {
-    source: cfg.source === "url" ? cfg.sourceUrl : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",
+    source: cfg.source === "url" ? shownUrl(new URL(cfg.sourceUrl ?? "")) : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",
     sink: cfg.stdoutSink ? "stdout" : `${cfg.tcp.host}:${cfg.tcp.port}`,
   });
 

@@ -7,6 +7,8 @@ export interface ProxyHead {
   headers?: Record<string, string>;
 }
 
+import { basicAuthorization } from "./userinfo.ts";
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;
 const encoder = new TextEncoder();
@@ -30,11 +32,8 @@ function hasHeader(headers: Record<string, string> | undefined, lower: string): 
 /** Proxy-Authorization (from proxy.headers, else Basic from the URL's user:pass) and the other proxy headers. */
 function proxyHeaderLines(proxy: ProxyHead): string {
   let out = "";
-  if (!hasHeader(proxy.headers, "proxy-authorization") && (proxy.url.username || proxy.url.password)) {
-    const user = decodeURIComponent(proxy.url.username);
-    const pass = decodeURIComponent(proxy.url.password);
-    out += `Proxy-Authorization: Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}\r\n`;
-  }
+  const auth = basicAuthorization(proxy.url);
+  if (auth !== undefined && !hasHeader(proxy.headers, "proxy-authorization")) out += `Proxy-Authorization: ${auth}\r\n`;
   return out + headerLines(proxy.headers, new Set());
 }
 

@@ -12,6 +12,7 @@ import { Backoff, sleep } from "../backoff.ts";
 import { HttpFramer } from "../pipeline/framing.ts";
 import { LineFilter } from "../pipeline/filter.ts";
 import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
+import { basicAuthorization, shownUrl } from "../http/userinfo.ts";
 import { proxyFor, proxySettings } from "./proxy.ts";
 import { pemBlocks } from "./tls.ts";
 import type { Source } from "./source.ts";
@@ -70,6 +71,8 @@ export class HttpSource implements Source {
   private readonly filter: LineFilter | null;
   private readonly tls: TlsSettings | undefined;
   private readonly proxy: ProxySettings | undefined;
+  /** The request's headers; Authorization from the URL's user:password, as curl and reqwest send it. */
+  private readonly headers: Record<string, string>;
   /** The connection prepare() started, until the first stream() takes it. */
   private early: Attempt | null = null;
   /** This source's series of lines_read_total and bytes_read_total, counted on every read. */
@@ -94,12 +97,19 @@ export class HttpSource implements Source {
       this.proxy = undefined;
     } else {
       const url = new URL(cfg.sourceUrl ?? "");
-      this.target = { url, label: url.href, kind: "url" };
+      this.target = { url, label: shownUrl(url), kind: "url" };
       const ca = pemBlocks(c.caPem);
       this.tls = { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.insecure };
       const proxy = proxyFor(url, c.proxy);
       if (proxy) this.proxy = proxySettings(proxy, c.proxy);
     }
+    const auth = basicAuthorization(this.target.url);
+    this.headers = {
+      Accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1",
+      "Cache-Control": "no-cache",
+      "User-Agent": "vigil-log-relay",
+      ...(auth !== undefined ? { Authorization: auth } : {}),
+    };
     const kind = { source: this.target.kind };
     this.linesRead = metrics.linesRead.series(kind);
     this.bytesRead = metrics.bytesRead.series(kind);
@@ -183,7 +193,7 @@ export class HttpSource implements Source {
     const response = request({
       url: this.target.url,
       signal: controller.signal,
-      headers: { Accept: "application/x-ndjson, text/event-stream;q=0.9, */*;q=0.1", "Cache-Control": "no-cache", "User-Agent": "vigil-log-relay" },
+      headers: this.headers,
       ...(this.target.unix ? { unix: this.target.unix } : {}),
       ...(this.tls && this.target.url.protocol === "https:" ? { tls: this.tls } : {}),
       ...(this.proxy ? { proxy: this.proxy } : {}),

@@ -49,6 +49,23 @@ describe("ndjson and SSE over http", () => {
     expect(fv.requests[0]?.method).toBe("GET");
   });
 
+  test("user:password in the URL is sent as Basic auth (as curl does) and never shown in the relay's log", async () => {
+    const fv = vigild({ handler: sequence({ steps: [{ lines: 3 }, { close: "end" }] }, sentinel) });
+    const rx = await receiver();
+    const url = new URL(`${fv.url}${LOGS}`);
+    url.username = "relay";
+    url.password = "s3cret:p@ss";
+    const relay = relayTo(rx, ["--source-url", url.href, "--debug"]);
+    await expectExactly(rx, expectedLines(3));
+    expect(fv.requests[0]?.headers.get("authorization")).toBe(`Basic ${Buffer.from("relay:s3cret:p@ss").toString("base64")}`);
+    expect(fv.requests[0]?.path).toBe(LOGS);
+    const log = relay.stderr.text;
+    expect(log).toContain("source connected");
+    expect(log).toContain("***@127.0.0.1");
+    expect(log).not.toContain("s3cret");
+    expect(log).not.toContain("relay:");
+  });
+
   test("SSE: data lines forwarded, event/id/retry/comments/blank lines skipped", async () => {
     const data = ["first", '{"msg":"json in sse"}', "data: inner", "x:y", "", "last one"].filter((l) => l !== "");
     const body = sse(data, { comments: true }) + "data:compact\n\n";
