@@ -46,6 +46,25 @@ const FAILURE_ADVICE: Record<StreamFailure["kind"], string> = {
 };
 
 /** One connection attempt: the request under way and what aborts it. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+
+/**
+ * Where a redirect leads, or null when it is not followed: a URL source follows
+ * it to any http(s) URL; a socket source (whose URL is only a placeholder
+ * origin) to another path on the same socket.
+ */
+function redirectTarget(from: URL, location: string, kind: "url" | "socket"): URL | null {
+  let to: URL;
+  try {
+    to = new URL(location, from);
+  } catch {
+    return null;
+  }
+  if (kind === "socket") return to.origin === from.origin ? to : null;
+  return to.protocol === "http:" || to.protocol === "https:" ? to : null;
+}
+
 interface Attempt {
   controller: AbortController;
   response: Promise<RawResponse>;
@@ -186,17 +205,28 @@ export class HttpSource implements Source {
     }
   }
 
-  /** Sends the request on a new connection. */
-  private connect(): Attempt {
+  /** Sends the request (to the source, or where it redirected to) on a new connection. */
+  private connect(url: URL = this.target.url, controller = new AbortController()): Attempt {
     const c = this.cfg.connection;
-    const controller = new AbortController();
+    const own = url === this.target.url;
+    let proxy = this.proxy;
+    if (!own && !this.target.unix) {
+      const via = proxyFor(url, c.proxy);
+      proxy = via ? proxySettings(via, c.proxy) : undefined;
+    }
+    // Credentials go to the source's origin only (reqwest drops them on a redirect elsewhere too).
+    let headers = this.headers;
+    if (url.origin !== this.target.url.origin && headers.Authorization !== undefined) {
+      headers = { ...headers };
+      delete headers.Authorization;
+    }
     const response = request({
-      url: this.target.url,
+      url,
       signal: controller.signal,
-      headers: this.headers,
+      headers,
       ...(this.target.unix ? { unix: this.target.unix } : {}),
-      ...(this.tls && this.target.url.protocol === "https:" ? { tls: this.tls } : {}),
-      ...(this.proxy ? { proxy: this.proxy } : {}),
+      ...(this.tls && url.protocol === "https:" ? { tls: this.tls } : {}),
+      ...(proxy ? { proxy } : {}),
       // The reference's connect timeout covers the connection and the response head.
       connectTimeoutMs: c.connectTimeoutMs,
       headersTimeoutMs: c.connectTimeoutMs,
@@ -255,14 +285,33 @@ export class HttpSource implements Source {
     };
     let received = 0;
     let res: RawResponse | undefined;
-    try {
-      res = await attempt.response.catch((e: unknown) => {
+    const opened = (response: Promise<RawResponse>): Promise<RawResponse> =>
+      response.catch((e: unknown) => {
         if (abortReason) throw abortReason;
         if (e instanceof HttpConnectError && (e.kind === "connect-timeout" || e.kind === "headers-timeout")) {
           throw new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms (${e.message})`, "timeout");
         }
         throw new StreamFailure(errorText(e), "error");
       });
+    try {
+      res = await opened(attempt.response);
+      // Redirects are followed, up to 10, as the reference's HTTP client (reqwest) does.
+      let url = this.target.url;
+      for (let hops = 0; REDIRECT_STATUSES.has(res.status) && res.headers.has("location"); hops++) {
+        const location = res.headers.get("location") ?? "";
+        res.close();
+        if (hops === MAX_REDIRECTS) throw new StreamFailure(`more than ${MAX_REDIRECTS} redirects (the last to ${location})`, "rejected");
+        const next = redirectTarget(url, location, this.target.kind);
+        if (next === null) {
+          throw new StreamFailure(
+            `HTTP ${res.status} redirect to ${location} not followed (${this.target.kind === "socket" ? "a Unix socket source follows redirects to another path only" : "not http or https"})`,
+            "rejected",
+          );
+        }
+        this.log.debug("source redirected", { source: this.target.label, status: res.status, to: shownUrl(next) });
+        url = next;
+        res = await opened(this.connect(url, controller).response);
+      }
       if (res.status < 200 || res.status > 299) {
         const body = (await res.text(64 * 1024).catch(() => "")).trim().split("\n")[0]?.slice(0, 200) ?? "";
         throw new StreamFailure(`HTTP ${res.status}${body ? `: ${body}` : ""}`, "rejected");

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { startFakeVigild, type FakeVigild, type FakeVigildOptions } from "../fixtures/fake-vigild.ts";
+import { startFakeVigild, type FakeVigild, type FakeVigildOptions, type Script } from "../fixtures/fake-vigild.ts";
 import { expectedLines, lagNotice, ndjson, sse } from "../fixtures/lines.ts";
 import { startTcpReceiver, type TcpReceiver } from "../fixtures/tcp-receiver.ts";
 import { makePki } from "../fixtures/tls.ts";
@@ -167,6 +167,47 @@ describe("ndjson and SSE over http", () => {
     const rx = await receiver();
     relayTo(rx, ["--source-url", `${fv.url}${LOGS}`]);
     await expectExactly(rx, expectedLines(200));
+  });
+});
+
+describe("redirects (followed, up to 10, as the reference's HTTP client does)", () => {
+  const moved = (location: string, status = 302): Script => ({ status, headers: { location }, steps: [{ close: "end" }] });
+
+  test("302 to a relative path, then 307 to another server: the lines arrive; credentials stay with the source's origin", async () => {
+    const target = vigild({ handler: sequence({ steps: [{ lines: 300 }, { close: "end" }] }, sentinel) });
+    const fv = vigild({ handler: (req) => (req.path.startsWith("/moved") ? moved(`${target.url}/final?format=ndjson`, 307) : moved("/moved?format=ndjson")) });
+    const rx = await receiver();
+    const url = new URL(`${fv.url}${LOGS}`);
+    url.username = "relay";
+    url.password = "secret";
+    relayTo(rx, ["--source-url", url.href]);
+    await expectExactly(rx, expectedLines(300));
+    expect(fv.requests.map((r) => r.path).slice(0, 2)).toEqual([LOGS, "/moved?format=ndjson"]);
+    expect(fv.requests[1]?.headers.get("authorization")).toBe(`Basic ${Buffer.from("relay:secret").toString("base64")}`);
+    expect(target.requests[0]?.path).toBe("/final?format=ndjson");
+    expect(target.requests[0]?.headers.get("authorization")).toBeNull();
+  });
+
+  test("a redirect loop is a failed attempt (backoff, --source-reconnect-retries), not a hang", async () => {
+    const fv = vigild({ handler: () => moved("/again") });
+    const rx = await receiver();
+    const relay = relayTo(rx, ["--source-url", `${fv.url}${LOGS}`, "--source-reconnect-retries", "1"]);
+    expect(await relay.waitExit(15_000)).toBe(1);
+    // The request and 10 redirects.
+    expect(fv.requests.length).toBe(11);
+    await relay.stderr.end();
+    expect(relay.stderr.lines.filter((l) => l.includes("giving up"))[0]).toContain("more than 10 redirects");
+  });
+
+  test("a socket source follows a redirect to another path on the socket", async () => {
+    const path = join(tempDir(), "vigild.sock");
+    const body = sequence({ steps: [{ lines: 50 }, { close: "end" }] }, sentinel);
+    let served = 0;
+    const fv = vigild({ unix: path, handler: (req) => (req.path === "/v2/logs" ? body({ ...req, index: served++ }) : moved("/v2/logs", 308)) });
+    const rx = await receiver();
+    relayTo(rx, ["--source-socket", path]);
+    await expectExactly(rx, expectedLines(50));
+    expect(fv.requests.map((r) => r.path).slice(0, 2)).toEqual([LOGS, "/v2/logs"]);
   });
 });
 
