@@ -289,6 +289,13 @@ describe("https", () => {
     expect(fv.requests.length).toBe(0);
   });
 
+  test("without --source-cacert the system CA store is trusted (SSL_CERT_FILE names it here), as the reference's client does", async () => {
+    const fv = vigild({ tls: pki, handler: sequence(chunks(["system store ok\n"]), sentinel) });
+    const rx = await receiver();
+    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`], { SSL_CERT_FILE: pki.caPath });
+    await expectExactly(rx, ["system store ok"]);
+  });
+
   test("--source-insecure skips verification", async () => {
     const fv = vigild({ tls: pki, handler: sequence(chunks(["insecure ok\n"]), sentinel) });
     const rx = await receiver();
