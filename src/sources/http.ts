@@ -14,7 +14,7 @@ import { LineFilter } from "../pipeline/filter.ts";
 import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
 import { basicAuthorization, shownUrl } from "../http/userinfo.ts";
 import { proxyFor, proxySettings } from "./proxy.ts";
-import { pemBlocks } from "./tls.ts";
+import { pemBlocks, withDefaultRoots } from "./tls.ts";
 import type { Source } from "./source.ts";
 import { SourceFatalError } from "./source.ts";
 
@@ -117,8 +117,8 @@ export class HttpSource implements Source {
     } else {
       const url = new URL(cfg.sourceUrl ?? "");
       this.target = { url, label: shownUrl(url), kind: "url" };
-      const ca = pemBlocks(c.caPem);
-      this.tls = { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !c.insecure };
+      const ca = withDefaultRoots(pemBlocks(c.caPem));
+      this.tls = { ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: !c.insecure };
       const proxy = proxyFor(url, c.proxy);
       if (proxy) this.proxy = proxySettings(proxy, c.proxy);
     }

@@ -5,7 +5,7 @@
 import { ipVersion } from "../http/ip.ts";
 import type { ProxyConfig } from "../config.ts";
 import type { ProxySettings } from "../http/raw-client.ts";
-import { pemBlocks } from "./tls.ts";
+import { pemBlocks, withDefaultRoots } from "./tls.ts";
 
 type Env = Record<string, string | undefined>;
 
@@ -134,6 +134,6 @@ export function proxyFor(target: URL, cfg: ProxyConfig, env: Env = process.env):
 export function proxySettings(proxyUrl: string, cfg: ProxyConfig): ProxySettings {
   const url = new URL(proxyUrl);
   if (url.protocol !== "https:") return { url };
-  const ca = pemBlocks(cfg.caPem);
-  return { url, tls: { ...(ca.length > 0 ? { ca } : {}), rejectUnauthorized: !cfg.insecure } };
+  const ca = withDefaultRoots(pemBlocks(cfg.caPem));
+  return { url, tls: { ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: !cfg.insecure } };
 }

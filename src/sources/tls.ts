@@ -1,8 +1,36 @@
 // PEM helpers: a CA file may hold a chain of several certificate blocks.
+import { readFileSync } from "node:fs";
+import tls from "node:tls";
+
 const BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** Each certificate block of a PEM text, in order (none for undefined). */
 export function pemBlocks(pem: string | undefined): string[] {
   if (!pem) return [];
   return pem.match(BLOCK) ?? [];
+}
+
+/**
+ * CA blocks from --source-cacert / --source-proxy-cacert trusted in addition to
+ * the runtime's default roots (its bundled ones and the system store), as the
+ * reference's client adds a root certificate; undefined when none were given
+ * (the defaults then apply by themselves).
+ */
+export function withDefaultRoots(blocks: string[]): string[] | undefined {
+  if (blocks.length === 0) return undefined;
+  // "system" honours SSL_CERT_FILE / SSL_CERT_DIR; Bun's "default" list does not include them.
+  const tlsApi = tls as { getCACertificates?: (type: string) => string[] };
+  const system = tlsApi.getCACertificates?.("system") ?? [];
+  return [...new Set([...blocks, ...system, ...tls.rootCertificates, ...extraCaBlocks()])];
+}
+
+/** NODE_EXTRA_CA_CERTS, which the runtime adds to its defaults only when no CA list is given. */
+function extraCaBlocks(): string[] {
+  const path = process.env.NODE_EXTRA_CA_CERTS;
+  if (!path) return [];
+  try {
+    return pemBlocks(readFileSync(path, "utf8"));
+  } catch {
+    return [];
+  }
 }

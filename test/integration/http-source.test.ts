@@ -296,6 +296,13 @@ describe("https", () => {
     await expectExactly(rx, ["system store ok"]);
   });
 
+  test("--source-cacert adds to the system store, as the reference's client adds a root: a server the store trusts still verifies", async () => {
+    const fv = vigild({ tls: pki, handler: sequence(chunks(["added, not replaced\n"]), sentinel) });
+    const rx = await receiver();
+    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`, "--source-cacert", pki.otherCaPath], { SSL_CERT_FILE: pki.caPath });
+    await expectExactly(rx, ["added, not replaced"]);
+  });
+
   test("--source-insecure skips verification", async () => {
     const fv = vigild({ tls: pki, handler: sequence(chunks(["insecure ok\n"]), sentinel) });
     const rx = await receiver();
