@@ -13,7 +13,7 @@ import { HttpFramer } from "../pipeline/framing.ts";
 import { LineFilter } from "../pipeline/filter.ts";
 import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
 import { basicAuthorization, shownUrl } from "../http/userinfo.ts";
-import { proxyFor, proxySettings } from "./proxy.ts";
+import { proxyFor, proxySettings, throughProxy } from "./proxy.ts";
 import { pemBlocks, withDefaultRoots } from "./tls.ts";
 import type { Source } from "./source.ts";
 import { SourceFatalError } from "./source.ts";
@@ -225,7 +225,7 @@ export class HttpSource implements Source {
       signal: controller.signal,
       headers,
       ...(this.target.unix ? { unix: this.target.unix } : {}),
-      ...(this.tls && url.protocol === "https:" ? { tls: this.tls } : {}),
+      ...(this.tls && url.protocol === "https:" ? { tls: proxy ? throughProxy(this.tls, c.proxy) : this.tls } : {}),
       ...(proxy ? { proxy } : {}),
       // The reference's connect timeout covers the connection and the response head.
       connectTimeoutMs: c.connectTimeoutMs,

@@ -4,7 +4,7 @@
 // environment handling never second-guesses it.
 import { ipVersion } from "../http/ip.ts";
 import type { ProxyConfig } from "../config.ts";
-import type { ProxySettings } from "../http/raw-client.ts";
+import type { ProxySettings, TlsSettings } from "../http/raw-client.ts";
 import { pemBlocks, withDefaultRoots } from "./tls.ts";
 
 type Env = Record<string, string | undefined>;
@@ -136,4 +136,23 @@ export function proxySettings(proxyUrl: string, cfg: ProxyConfig): ProxySettings
   if (url.protocol !== "https:") return { url };
   const ca = withDefaultRoots(pemBlocks(cfg.caPem));
   return { url, tls: { ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: !cfg.insecure } };
+}
+
+/**
+ * The TLS settings for a target reached through the proxy. A TLS-intercepting
+ * proxy re-signs the target's certificate with its own CA: the reference
+ * trusts --source-proxy-cacert for every connection and --source-proxy-insecure
+ * skips every verification; here both apply to connections through the proxy
+ * only, never to direct ones.
+ */
+export function throughProxy(target: TlsSettings, cfg: ProxyConfig): TlsSettings {
+  const proxyCa = pemBlocks(cfg.caPem);
+  if (proxyCa.length === 0 && !cfg.insecure) return target;
+  const out: TlsSettings = { ...target };
+  if (cfg.insecure) out.rejectUnauthorized = false;
+  if (proxyCa.length > 0) {
+    const given = target.ca === undefined ? [] : Array.isArray(target.ca) ? target.ca : [target.ca];
+    out.ca = given.length > 0 ? [...given, ...proxyCa] : withDefaultRoots(proxyCa);
+  }
+  return out;
 }

@@ -18,10 +18,20 @@ export function pemBlocks(pem: string | undefined): string[] {
  */
 export function withDefaultRoots(blocks: string[]): string[] | undefined {
   if (blocks.length === 0) return undefined;
-  // "system" honours SSL_CERT_FILE / SSL_CERT_DIR; Bun's "default" list does not include them.
-  const tlsApi = tls as { getCACertificates?: (type: string) => string[] };
-  const system = tlsApi.getCACertificates?.("system") ?? [];
-  return [...new Set([...blocks, ...system, ...tls.rootCertificates, ...extraCaBlocks()])];
+  return [...blocks, ...defaultRoots()];
+}
+
+/** Read once (~8 ms): the system store and the bundle do not change while the relay runs. */
+let defaults: string[] | null = null;
+
+function defaultRoots(): string[] {
+  if (defaults === null) {
+    // "system" honours SSL_CERT_FILE / SSL_CERT_DIR; Bun's "default" list does not include them.
+    const tlsApi = tls as { getCACertificates?: (type: string) => string[] };
+    const system = tlsApi.getCACertificates?.("system") ?? [];
+    defaults = [...new Set([...system, ...tls.rootCertificates, ...extraCaBlocks()])];
+  }
+  return defaults;
 }
 
 /** NODE_EXTRA_CA_CERTS, which the runtime adds to its defaults only when no CA list is given. */

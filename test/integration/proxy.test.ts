@@ -129,6 +129,43 @@ describe("--source-proxy", () => {
   });
 });
 
+/**
+ * A TLS-intercepting proxy re-signs every target with its own CA. Simulated
+ * here by a target whose certificate that CA signed, reached through the
+ * plain CONNECT proxy: what the relay sees is the same.
+ */
+describe("a TLS-intercepting proxy", () => {
+  const proxyCa = makePki();
+
+  test("--source-proxy-cacert is trusted for targets reached through the proxy (as the reference trusts it), not for direct ones", async () => {
+    const fv = vigild({ tls: proxyCa });
+    const px = await proxy();
+    const rx = await receiver();
+    const flags = ["--source-url", `${fv.url}${PATH}`, "--source-proxy", px.url, "--source-proxy-cacert", proxyCa.caPath, "--tcp-sink-port", String(rx.port)];
+    const direct = startRelay([...flags, "--source-no-proxy", "127.0.0.1"]);
+    expect(await direct.stderr.waitFor("source stream failed")).toContain("certificate");
+    expect(fv.requests.length).toBe(0);
+    direct.proc.kill();
+    await direct.exited;
+    startRelay(flags);
+    await expectLine(rx);
+    expect(px.requests[0]).toMatchObject({ method: "CONNECT", target: `127.0.0.1:${fv.port}` });
+  });
+
+  test("--source-proxy-insecure: targets through the proxy are not verified either; direct ones still are", async () => {
+    const fv = vigild({ tls: proxyCa });
+    const px = await proxy();
+    const rx = await receiver();
+    const flags = ["--source-url", `${fv.url}${PATH}`, "--source-proxy", px.url, "--source-proxy-insecure", "--tcp-sink-port", String(rx.port)];
+    const direct = startRelay([...flags, "--source-no-proxy", "127.0.0.1"]);
+    expect(await direct.stderr.waitFor("source stream failed")).toContain("certificate");
+    direct.proc.kill();
+    await direct.exited;
+    startRelay(flags);
+    await expectLine(rx);
+  });
+});
+
 describe("HTTP_PROXY / HTTPS_PROXY / NO_PROXY", () => {
   test("HTTP_PROXY is honoured for an http target", async () => {
     const fv = vigild({});

@@ -14,7 +14,7 @@ import { request, type RawResponse, type TlsSettings, type ProxySettings } from 
 import { StartupError } from "../../startup-error.ts";
 import { CredentialsError, credentialsError } from "./credentials-error.ts";
 import { execInfo } from "./exec-info.ts";
-import { proxyFor, proxySettings } from "../proxy.ts";
+import { proxyFor, proxySettings, throughProxy } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -174,7 +174,7 @@ export class KubeClient {
     return request({
       url,
       headers: { ...headers, Accept: "application/json", "User-Agent": "vigil-log-relay" },
-      ...(url.protocol === "https:" ? { tls } : {}),
+      ...(url.protocol === "https:" ? { tls: proxy ? throughProxy(tls, this.cfg.connection.proxy) : tls } : {}),
       ...(proxy ? { proxy } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       connectTimeoutMs: this.cfg.connection.connectTimeoutMs,
