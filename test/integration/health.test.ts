@@ -31,7 +31,7 @@ describe("health server of the relay process", () => {
     expect(metrics.status).toBe(200);
     expect(metrics.body).toContain("vigil_log_relay_lines_forwarded_total 1\n");
     expect(metrics.body).toContain("vigil_log_relay_sink_connected 1\n");
-    expect((await get(`${url}/nope`)).status).toBe(404);
+    expect(await get(`${url}/nope`)).toEqual({ status: 200, body: "ok\n" });
     // the source goes away: not ready (the source is not connected), but still alive
     await fv.stop();
     await waitUntil(async () => (await get(`${url}/readyz`)).status === 503, 10_000, "not ready");
@@ -104,7 +104,7 @@ describe("Liveness and the health server, in-process", () => {
     expect(live.fresh).toBe(true);
   });
 
-  test("/healthz 503 stale\\n, /readyz reason, method not allowed", async () => {
+  test("/healthz 503 stale\\n, /readyz reason; any other path or method answers the liveness, as the reference's does", async () => {
     const live = new Liveness(0.05);
     let reason: string | null = "sink not connected";
     const server = startHealthServer({ host: "127.0.0.1", port: 0, maxAgeS: 0.05 }, live, () => reason, new Metrics());
@@ -121,8 +121,13 @@ describe("Liveness and the health server, in-process", () => {
       expect(await get(`${server.url}/readyz`)).toEqual({ status: 503, body: "not ready: sink not connected\n" });
       reason = null;
       expect(await get(`${server.url}/readyz`)).toEqual({ status: 200, body: "ready\n" });
-      expect((await fetch(`${server.url}/healthz`, { method: "POST" })).status).toBe(405);
       expect((await fetch(`${server.url}/healthz`, { method: "HEAD" })).status).toBe(200);
+      // Probes written for the reference: any path, any method.
+      for (const path of ["/", "/health", "/healthz/", "/anything?x=1"]) expect(await get(`${server.url}${path}`)).toEqual({ status: 200, body: "ok\n" });
+      const post = await fetch(`${server.url}/healthz`, { method: "POST", body: "x" });
+      expect({ status: post.status, body: await post.text() }).toEqual({ status: 200, body: "ok\n" });
+      await waitUntil(() => !live.fresh, 5_000, "stale again");
+      expect(await get(`${server.url}/`)).toEqual({ status: 503, body: "stale\n" });
     } finally {
       await server.stop();
     }

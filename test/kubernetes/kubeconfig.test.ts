@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { makePki } from "../fixtures/tls.ts";
 import { startFakeKube } from "../fixtures/fake-kube/index.ts";
 import { startTcpReceiver } from "../fixtures/tcp-receiver.ts";
+import { get } from "../integration/helpers.ts";
 import { cleanup, expectOneErrorLine, kubeEnv, Records, runRelay, startRelay, tempDir, track, type KubeEnv } from "./helpers.ts";
 
 afterEach(cleanup);
@@ -94,9 +95,17 @@ describe("kubernetes: kubeconfig problems at start", () => {
         "",
       ].join("\n"),
     );
-    const relay = startRelay(["--kubernetes", "--tcp-sink-port", String(rx.port)], { env: { KUBECONFIG: kubeconfig, HOME: dir } });
+    const relay = startRelay(["--kubernetes", "--tcp-sink-port", String(rx.port), "--healthcheck-max-age", "1", "--watch-interval", "1"], {
+      env: { KUBECONFIG: kubeconfig, HOME: dir },
+    });
     await relay.stderr.waitFor("listing pods failed, retrying", 20_000);
     expect(relay.proc.exitCode).toBeNull();
+    // The loop is alive, retrying: /healthz stays fresh over three max-ages (a
+    // restart would not bring the API server back), as the reference's does.
+    const health = `${await relay.healthUrl()}/healthz`;
+    for (const until = Date.now() + 3_000; Date.now() < until; await Bun.sleep(200)) {
+      expect(await get(health)).toEqual({ status: 200, body: "ok\n" });
+    }
     const kube = await startFakeKube({ tls: false, port, defaultToken: "late-token", namespaces: [ns] });
     track({ stop: () => kube.stop() });
     kube.addPod({ namespace: ns, name: "early", containers: [{ name: "app" }] });

@@ -44,8 +44,14 @@ function isCertificateRefused(e: unknown): e is HttpConnectError {
 export class PodWatcher {
   private resourceVersion = "";
   private readonly backoff = new Backoff(800, 30_000);
-  /** Last time the watch loop made progress (list done, event, bookmark). */
-  lastProgress = 0;
+  /**
+   * Last time the watch loop did anything: progress (a list, an event, a
+   * bookmark), a new attempt, or a failure
+   * it is backing off from. An API server that is down keeps the loop busy
+   * (and /healthz fresh, as in the reference: restarting the relay would not
+   * bring the API back); a loop that hangs stops moving it.
+   */
+  lastActivity = Date.now();
   established = false;
   /** No list has succeeded yet: a 401/403 now is a start-up error. */
   private startup = true;
@@ -80,7 +86,7 @@ export class PodWatcher {
   }
 
   private progress(): void {
-    this.lastProgress = Date.now();
+    this.lastActivity = Date.now();
     this.onProgress();
   }
 
@@ -92,6 +98,7 @@ export class PodWatcher {
   /** Runs until the signal aborts. The first list's 401/403 is a StartupError. */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      this.lastActivity = Date.now();
       try {
         if (!this.listed) await this.list(signal);
         await this.watch(signal);
@@ -112,6 +119,7 @@ export class PodWatcher {
           this.reauthenticated = true;
           continue;
         }
+        this.lastActivity = Date.now();
         const delay = this.backoff.next();
         const fields = { namespace: this.client.namespace, error: e instanceof Error ? e.message : String(e), retry_in_ms: delay };
         if (e instanceof CredentialsError) this.log.warnLimited("credentials", CREDENTIALS_RETRY_WARNING, fields);

@@ -201,12 +201,15 @@ export class KubernetesSource implements Source {
     if (signal.aborted) stopInternal();
     signal.addEventListener("abort", stopInternal, { once: true });
     const watcher = this.watcher;
-    // The reconcile tick keeps /healthz fresh while the watch loop is alive (it
-    // may legitimately be quiet between bookmarks); a stuck loop goes stale.
+    // The reconcile tick keeps /healthz fresh while the watch loop is alive: quiet
+    // between bookmarks, or retrying an API server that is away; a loop stuck for
+    // longer than a watch lasts (290 s) plus the longest backoff goes stale.
     const staleAfterMs = 10 * 60_000;
+    // Every --watch-interval, and at least twice per max age, so a short max age never blinks stale.
+    const tickMs = Math.max(100, Math.min(Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000, (this.cfg.health.maxAgeS * 1000) / 2));
     const reconcile = setInterval(() => {
-      if (Date.now() - watcher.lastProgress < staleAfterMs) this.tick();
-    }, Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000);
+      if (Date.now() - watcher.lastActivity < staleAfterMs) this.tick();
+    }, tickMs);
     this.state?.start();
     try {
       if (this.initial !== null) {
