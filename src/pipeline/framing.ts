@@ -1,6 +1,6 @@
 // ndjson and SSE framing for the HTTP sources, transparently:
 //   empty line, ":" comment, "event:", "id:", "retry:"  -> skipped
-//   "data: X" / "data:X"                               -> X
+//   "data: X" / "data:X" (any number of spaces)         -> X
 //   anything else                                       -> the line verbatim
 // Output is one "\n"-terminated line per record, valid UTF-8 (invalid bytes
 // replaced with U+FFFD and counted), filtered by --include/--exclude.
@@ -57,8 +57,10 @@ export function payloadStart(buf: Uint8Array, start: number, end: number): numbe
       return -1;
     case D:
       if (startsWith(buf, start, end, DATA)) {
-        const p = start + 5;
-        return p < end && buf[p] === SPACE ? p + 1 : p;
+        // Every space after "data:", as the reference strips them (the SSE spec strips one).
+        let p = start + 5;
+        while (p < end && buf[p] === SPACE) p++;
+        return p;
       }
       return start;
     case E:

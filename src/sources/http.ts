@@ -227,9 +227,10 @@ export class HttpSource implements Source {
       ...(this.target.unix ? { unix: this.target.unix } : {}),
       ...(this.tls && url.protocol === "https:" ? { tls: proxy ? throughProxy(this.tls, c.proxy) : this.tls } : {}),
       ...(proxy ? { proxy } : {}),
-      // The reference's connect timeout covers the connection and the response head.
+      // As the reference's client: the connect timeout covers the connection (TCP, TLS,
+      // proxy tunnel); the wait for the response head is a read, under the read timeout.
       connectTimeoutMs: c.connectTimeoutMs,
-      headersTimeoutMs: c.connectTimeoutMs,
+      headersTimeoutMs: c.readTimeoutMs,
       keepAliveMs: c.keepaliveIntervalS * 1000,
     });
     // stream() handles the outcome; a prepared attempt that fails before run() must not count as unhandled.
@@ -288,8 +289,11 @@ export class HttpSource implements Source {
     const opened = (response: Promise<RawResponse>): Promise<RawResponse> =>
       response.catch((e: unknown) => {
         if (abortReason) throw abortReason;
-        if (e instanceof HttpConnectError && (e.kind === "connect-timeout" || e.kind === "headers-timeout")) {
+        if (e instanceof HttpConnectError && e.kind === "connect-timeout") {
           throw new StreamFailure(`connect timeout after ${c.connectTimeoutMs} ms (${e.message})`, "timeout");
+        }
+        if (e instanceof HttpConnectError && e.kind === "headers-timeout") {
+          throw new StreamFailure(`no response for ${c.readTimeoutMs} ms (--source-read-timeout; ${e.message})`, "timeout");
         }
         throw new StreamFailure(errorText(e), "error");
       });

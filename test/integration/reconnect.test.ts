@@ -167,15 +167,25 @@ describe("source reconnect", () => {
     expect(rx.lines()).toEqual(["first", "second"]);
   });
 
-  test("--source-connect-timeout: a server that never answers is retried", async () => {
+  test("--source-read-timeout: a server that accepts and never answers is retried", async () => {
     const silent = track(startSilentServer());
     const rx = await receiver();
-    const relay = startRelay(["--source-url", silent.url, "--tcp-sink-port", String(rx.port), "--source-connect-timeout", "300"]);
+    const relay = startRelay(["--source-url", silent.url, "--tcp-sink-port", String(rx.port), "--source-read-timeout", "300"]);
     await silent.waitForConnection(3, 10_000);
     const warn = await relay.stderr.waitFor("source stream failed");
-    // connecting and waiting for the response head both count (as in the reference)
-    expect(warn).toContain("300 ms");
+    // Waiting for the response head is a read (as in the reference's client), not part of the connect.
+    expect(warn).toContain("no response for 300 ms");
     expect(await metric(relay, "source_reconnects_total", 'cause="timeout"')).toBeGreaterThanOrEqual(2);
+  });
+
+  test("--source-connect-timeout covers the connection only: a server that answers after it is not cut off", async () => {
+    const rx = await receiver();
+    // A server that sends its head with its first event, 600 ms after the request.
+    const fv = vigild({ handler: async () => (await Bun.sleep(600), chunks(["late but whole\n"], "hang")) });
+    const relay = startRelay(["--source-url", fv.url, "--tcp-sink-port", String(rx.port), "--source-connect-timeout", "200"]);
+    expect(await rx.waitForLines(1, 10_000)).toEqual(["late but whole"]);
+    expect(fv.requests.length).toBe(1);
+    expect(relay.stderr.count("source stream failed")).toBe(0);
   });
 
   test("a connection cut mid-line: the half line is dropped with a warning, the next connection's lines follow", async () => {

@@ -96,7 +96,7 @@ function reference(input: Uint8Array, max: number, filter: { include: RegExp[]; 
     }
     if (latin.startsWith("event:") || latin.startsWith("id:") || latin.startsWith("retry:")) return void events.push(["skipped"]);
     let payload = line;
-    if (latin.startsWith("data:")) payload = line.subarray(latin.startsWith("data: ") ? 6 : 5);
+    if (latin.startsWith("data:")) payload = line.subarray(5 + (/^ */.exec(latin.slice(5))?.[0].length ?? 0));
     if (payload.length === 0) return void events.push(["skipped"]);
     let valid = true;
     try {
@@ -128,12 +128,14 @@ describe("payloadStart", () => {
     for (const s of ["", ":", ": keepalive", ":x", "event:", "event: message", "id:", "id: 7", "retry:", "retry: 1000"]) expect(ps(s)).toBeNull();
   });
 
-  test("data: with and without a space (only one space is removed)", () => {
+  test("data: with and without spaces (all leading spaces removed, as the reference does)", () => {
     expect(ps("data: X")).toBe("X");
     expect(ps("data:X")).toBe("X");
-    expect(ps("data:  two")).toBe(" two");
+    expect(ps("data:  two")).toBe("two");
+    expect(ps("data:\t tab")).toBe("\t tab");
     expect(ps("data:")).toBe("");
     expect(ps("data: ")).toBe("");
+    expect(ps("data:    ")).toBe("");
     expect(ps('data: {"a":1}')).toBe('{"a":1}');
   });
 
@@ -193,9 +195,9 @@ describe("HttpFramer rules", () => {
   });
 
   test("empty data payloads are skipped", () => {
-    const r = frame(lit("data:\ndata: \nx\n"));
+    const r = frame(lit("data:\ndata: \ndata:   \nx\n"));
     expect(r.out).toBe("x\n");
-    expect(r.events).toEqual([["skipped"], ["skipped"]]);
+    expect(r.events).toEqual([["skipped"], ["skipped"], ["skipped"]]);
   });
 
   test("': lagged: skipped 42 entries' reports lagged(42) and is not forwarded", () => {
