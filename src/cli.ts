@@ -130,7 +130,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: "debug", kind: "boolean", group: "Logging", description: "Debug level with timestamps" },
   // Options
   { name: "help", short: "h", kind: "boolean", group: "Options", description: "Print help" },
-  { name: "version", kind: "boolean", group: "Options", description: "Print version" },
+  { name: "version", short: "V", kind: "boolean", group: "Options", description: "Print version" },
 ];
 
 const BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.name, f]));
@@ -521,6 +521,12 @@ function buildConfig(inp: Inputs): Config {
     const found = inp.string(name);
     return found === undefined ? dflt : parseUint(found, min, max);
   };
+  /** A count the reference reads as a signed number and uses only when above 0: a negative one is 0. */
+  const count = (name: string, dflt: number): number => {
+    const found = inp.string(name);
+    if (found === undefined) return dflt;
+    return /^-[0-9]+$/.test(found.value) ? 0 : parseUint(found);
+  };
   const str = (name: string): string | undefined => {
     const found = inp.string(name);
     return found === undefined ? undefined : nonEmpty(found);
@@ -531,7 +537,8 @@ function buildConfig(inp: Inputs): Config {
   const sourceSocket = str("source-socket");
   const pathFound = inp.string("source-path");
   const sourcePath = pathFound === undefined ? DEFAULT_SOURCE_PATH : pathFound.value;
-  if (!sourcePath.startsWith("/")) {
+  // Only a socket source uses it (the reference accepts anything elsewhere).
+  if (source === "socket" && !sourcePath.startsWith("/")) {
     throw new ConfigError(`${pathFound?.label ?? "--source-path"}: ${quote(sourcePath)} must start with "/"`);
   }
 
@@ -547,10 +554,13 @@ function buildConfig(inp: Inputs): Config {
   const logFound = inp.string("log-format");
   let logFormat: LogFormat = "text";
   if (logFound !== undefined) {
-    if (logFound.value !== "text" && logFound.value !== "json") {
+    const value = logFound.value.trim().toLowerCase();
+    if (value === "json") logFormat = "json";
+    // VIGIL_LOG_FORMAT is vigild's variable too, and both it and the reference take any
+    // value but "json" as text; only the flag itself is checked.
+    else if (value !== "text" && logFound.label.startsWith("--")) {
       throw new ConfigError(`${logFound.label}: invalid log format ${quote(logFound.value)}: expected text or json`);
     }
-    logFormat = logFound.value;
   }
 
   const whenFullFound = inp.string("when-full");
@@ -584,8 +594,8 @@ function buildConfig(inp: Inputs): Config {
       podSelector: inp.string("pod-selector")?.value ?? "",
       // 0 would be a busy loop (and panics tokio's interval in the original).
       watchIntervalS: num("watch-interval", 10, 1),
-      tailLines: num("tail-lines", 0),
-      sinceSeconds: num("since-seconds", 10),
+      tailLines: count("tail-lines", 0),
+      sinceSeconds: count("since-seconds", 10),
       excludePods: inp.list("exclude-pod").map(compileRegex),
       maxLogRequests: num("max-log-requests", 0),
       fairShareS: num("stream-rotate-after", 30, 1),

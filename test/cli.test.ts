@@ -158,8 +158,9 @@ describe("sources", () => {
     expectError(["--source-url="], {}, "--source-url");
   });
 
-  test("--source-path must start with /", () => {
+  test("--source-path must start with / (checked for a socket source, which uses it; the reference ignores it elsewhere)", () => {
     expectError(["--source-socket", "/s", "--source-path", "v1/logs"], {}, "--source-path", "v1/logs", '"/"');
+    expect(run(["--source-url", "http://h/", "--source-path", "v1/logs"]).sourceUrl).toBe("http://h/");
   });
 
   test("empty --source-socket", () => {
@@ -196,18 +197,25 @@ describe("env and flags", () => {
     ["--healthcheck-max-age", "HEALTHCHECK_MAX_AGE", (c) => c.health.maxAgeS],
   ];
 
+  const SIGNED = new Set(["--tail-lines", "--since-seconds"]);
   for (const [flag, env, get] of numeric) {
     test(`${flag} / ${env}`, () => {
       expect(get(run(k8s(), { [env]: "7" }))).toBe(7);
       expect(get(run(k8s(flag, "9"), { [env]: "7" }))).toBe(9);
       expect(get(run(k8s(`${flag}=11`), { [env]: "7" }))).toBe(11);
       expectError(k8s(flag, "abc"), {}, flag, '"abc"');
-      expectError(k8s(`${flag}=-1`), {}, flag, '"-1"');
-      expectError(k8s(flag, "-5"), {}, flag, '"-5"');
       expectError(k8s(flag, "1.5"), {}, flag, '"1.5"');
       expectError(k8s(flag, ""), {}, flag, '""');
       expectError(k8s(), { [env]: "ten" }, env, '"ten"');
-      expectError(k8s(), { [env]: "-3" }, env, '"-3"');
+      if (SIGNED.has(flag)) {
+        // The reference reads these as signed numbers, used only above 0.
+        expect(get(run(k8s(`${flag}=-1`)))).toBe(0);
+        expect(get(run(k8s(), { [env]: "-3" }))).toBe(0);
+      } else {
+        expectError(k8s(`${flag}=-1`), {}, flag, '"-1"');
+        expectError(k8s(flag, "-5"), {}, flag, '"-5"');
+        expectError(k8s(), { [env]: "-3" }, env, '"-3"');
+      }
     });
   }
 
@@ -267,8 +275,11 @@ describe("env and flags", () => {
 
   test("--log-format", () => {
     expect(run(k8s("--log-format=json")).logFormat).toBe("json");
+    expect(run(k8s("--log-format=JSON")).logFormat).toBe("json");
     expectError(k8s("--log-format", "yaml"), {}, "--log-format", '"yaml"', "text", "json");
-    expectError(k8s(), { VIGIL_LOG_FORMAT: "logfmt" }, "VIGIL_LOG_FORMAT", '"logfmt"');
+    // VIGIL_LOG_FORMAT is vigild's too: any value but json is text there and in the reference.
+    expect(run(k8s(), { VIGIL_LOG_FORMAT: "logfmt" }).logFormat).toBe("text");
+    expect(run(k8s(), { VIGIL_LOG_FORMAT: "JSON" }).logFormat).toBe("json");
   });
 
   test("--x=v keeps everything after the first =", () => {
@@ -524,5 +535,7 @@ describe("help and version", () => {
     expect(r.kind).toBe("version");
     expect(VERSION).toBe(pkg.version);
     if (r.kind === "version") expect(r.text).toContain(pkg.version);
+    // -V as in the reference (clap)
+    expect(parseCli(["-V"], {})).toEqual(r);
   });
 });
