@@ -7,25 +7,44 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { startConnectProxy } from "../fixtures/connect-proxy.ts";
 import { makePki } from "../fixtures/tls.ts";
 import { startFakeKube } from "../fixtures/fake-kube/index.ts";
 import { startTcpReceiver } from "../fixtures/tcp-receiver.ts";
 import { get } from "../integration/helpers.ts";
-import { cleanup, expectOneErrorLine, kubeEnv, Records, runRelay, startRelay, tempDir, track, type KubeEnv } from "./helpers.ts";
+import { cleanup, expectOneErrorLine, kubeEnv, Records, runRelay, startKubeRelay, startRelay, tempDir, track, type KubeEnv } from "./helpers.ts";
 
 afterEach(cleanup);
 
 /** Rewrites env's kubeconfig with `edit`, runs the relay on it; its exit code and its one stderr line. */
-async function startWith(env: KubeEnv, edit: (yaml: string) => string): Promise<{ code: number | null; line: string }> {
+async function startWith(env: KubeEnv, edit: (yaml: string) => string, extraEnv: Record<string, string> = {}): Promise<{ code: number | null; line: string }> {
   writeFileSync(env.kubeconfig, edit(readFileSync(env.kubeconfig, "utf8")));
   const r = await runRelay(["--kubernetes", "--tcp-sink-port", String(env.rx.port)], {
-    env: { KUBECONFIG: env.kubeconfig, HOME: env.dir },
+    env: { KUBECONFIG: env.kubeconfig, HOME: env.dir, ...extraEnv },
     timeoutMs: 20_000,
   });
   return { code: r.code, line: expectOneErrorLine(r.stderr) };
 }
 
 const CA_DATA = /certificate-authority-data: \S+/;
+
+describe("kubernetes: the API through a proxy", () => {
+  test("HTTPS_PROXY (kubeconfig mode) and --source-proxy carry the API requests through a CONNECT tunnel", async () => {
+    for (const how of ["env", "flag"] as const) {
+      const env = await kubeEnv();
+      const { kube, ns } = env;
+      kube.addPod({ namespace: ns, name: `via-${how}`, containers: [{ name: "app" }] });
+      kube.appendLog(ns, `via-${how}`, "app", [`via-${how}-app-1`]);
+      const px = track(await startConnectProxy());
+      const relay = startKubeRelay(env, how === "flag" ? ["--source-proxy", px.url] : [], how === "env" ? { env: { HTTPS_PROXY: px.url } } : {});
+      await env.records.expectExactly(new Map([[`via-${how}-app`, 1]]), 20_000);
+      expect(px.requests.length).toBeGreaterThanOrEqual(2);
+      expect(px.requests.every((r) => r.method === "CONNECT" && r.target === `127.0.0.1:${kube.port}`)).toBe(true);
+      relay.proc.kill("SIGTERM");
+      await relay.exited;
+    }
+  }, 60_000);
+});
 
 describe("kubernetes: kubeconfig problems at start", () => {
   test("not valid YAML: exit 2, one line naming the file and the parser's complaint (no code frame)", async () => {
@@ -40,7 +59,8 @@ describe("kubernetes: kubeconfig problems at start", () => {
     const env = await kubeEnv();
     const pki = makePki();
     try {
-      const r = await startWith(env, (y) => y.replace(CA_DATA, `certificate-authority-data: ${Buffer.from(pki.otherCaPem).toString("base64")}`));
+      // SOURCE_INSECURE is for HTTP sources only (as in the reference): it does not switch the API's verification off.
+      const r = await startWith(env, (y) => y.replace(CA_DATA, `certificate-authority-data: ${Buffer.from(pki.otherCaPem).toString("base64")}`), { SOURCE_INSECURE: "true" });
       expect(r.code).toBe(2);
       expect(r.line).toContain(`cannot list pods in namespace "${env.ns}"`);
       expect(r.line).toContain("TLS handshake");

@@ -18,6 +18,7 @@ import { proxyFor, proxySettings, throughProxy } from "../proxy.ts";
 import { pemBlocks } from "../tls.ts";
 
 const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const IN_CLUSTER = "in-cluster service account";
 
 export interface KubeRequestOptions {
   signal?: AbortSignal;
@@ -119,15 +120,15 @@ export class KubeClient {
     if (opts.cert !== undefined && pemBlocks(String(opts.cert)).length === 0) {
       throw new CredentialsError("the client certificate in the Kubernetes configuration (client-certificate-data or client-certificate) holds no PEM certificate");
     }
-    const c = this.cfg.connection;
-    const extraCa = pemBlocks(c.caPem);
-    const ca = opts.ca !== undefined ? [opts.ca, ...extraCa] : extraCa.length > 0 ? extraCa : undefined;
+    // The API server is verified as the kubeconfig says (--source-cacert and
+    // --source-insecure are for HTTP sources, as in the reference).
+    const ca = opts.ca;
     const tls: TlsSettings = {
       ...(ca !== undefined ? { ca } : {}),
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
       ...(opts.key !== undefined ? { key: opts.key } : {}),
       ...(opts.servername ? { serverName: opts.servername } : {}),
-      rejectUnauthorized: !(c.insecure || opts.rejectUnauthorized === false),
+      rejectUnauthorized: opts.rejectUnauthorized !== false,
     };
     const auth = { headers, tls, at: Date.now() };
     if (generation === this.generation) this.auth = auth;
@@ -155,10 +156,20 @@ export class KubeClient {
     this.deriving = null;
   }
 
-  /** The proxy for API requests (the kubeconfig's proxy-url first); derived once per proxy URL. */
+  /**
+   * The proxy for API requests, as the reference picks it: --source-proxy, else
+   * the kubeconfig's proxy-url, else HTTP(S)_PROXY / NO_PROXY, except in-cluster,
+   * where the API is reached directly (a pod's proxy variables are for the
+   * outside world, and its proxy rarely reaches the cluster's service IP).
+   * Derived once per proxy URL.
+   */
   private proxy(): ProxySettings | undefined {
     const c = this.cfg.connection;
-    const url = this.kc.getCurrentCluster()?.proxyUrl ?? proxyFor(this.server, c.proxy);
+    const inCluster = this.source === IN_CLUSTER;
+    const url =
+      c.proxy.url !== undefined
+        ? proxyFor(this.server, c.proxy) // --source-no-proxy / NO_PROXY may still bypass it
+        : (this.kc.getCurrentCluster()?.proxyUrl ?? (inCluster ? undefined : proxyFor(this.server, c.proxy)));
     if (!url) return undefined;
     if (this.proxyCache?.url !== url) this.proxyCache = { url, settings: proxySettings(url, c.proxy) };
     return this.proxyCache.settings;
@@ -322,7 +333,7 @@ function configLoader(): ConfigLoader {
         return kc;
       },
       tokenFile: authProviderTokenFile,
-      source: "in-cluster service account",
+      source: IN_CLUSTER,
     };
   }
   throw new StartupError(
@@ -332,7 +343,7 @@ function configLoader(): ConfigLoader {
 
 function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
   if (cfg.kubernetes.namespace) return cfg.kubernetes.namespace;
-  if (source === "in-cluster service account") {
+  if (source === IN_CLUSTER) {
     try {
       const ns = readFileSync(join(SA_DIR, "namespace"), "utf8").trim();
       if (ns) return ns;
