@@ -14,6 +14,7 @@ import type { ArgDef, ArgsDef, ParsedArgs } from "citty";
 import pkg from "../package.json" with { type: "json" };
 import { renderHelp } from "./cli-help.ts";
 import { shownUrl } from "./http/userinfo.ts";
+import { translateRustRegex } from "./pipeline/rust-regex.ts";
 import type { Config, LogFormat, SourceKind, WhenFull } from "./config.ts";
 
 export const VERSION: string = pkg.version;
@@ -427,21 +428,11 @@ function parseHttpUrl(found: Found, what: string, assumeHttp: boolean): string {
   return assumeHttp ? text : found.value;
 }
 
-/**
- * Rust regex syntax that JavaScript spells differently: a leading inline
- * flag group `(?i)` becomes the scoped modifier `(?i:...)`, and `(?P<name>`
- * becomes `(?<name>`. Everything else is passed to `new RegExp` unchanged.
- */
-function rustToJsPattern(pattern: string): string {
-  let p = pattern.replace(/\(\?P</g, "(?<");
-  const lead = /^\(\?([ims]*(?:-[ims]+)?)\)/.exec(p);
-  if (lead !== null && lead[1] !== undefined && lead[1] !== "") p = `(?${lead[1]}:${p.slice(lead[0].length)})`;
-  return p;
-}
-
+/** A pattern in the reference's (Rust) regex syntax, rewritten where JavaScript reads it differently. */
 function compileRegex(found: Found): RegExp {
   try {
-    return new RegExp(rustToJsPattern(found.value));
+    const { source, flags } = translateRustRegex(found.value);
+    return new RegExp(source, flags);
   } catch (err) {
     const reason = (err instanceof Error ? err.message : String(err)).replace(/^Invalid regular expression:\s*(\/.*\/[a-z]*:\s*)?/, "");
     throw new ConfigError(`${found.label}: invalid regular expression ${quote(found.value)}: ${reason}`);

@@ -51,7 +51,6 @@ const cases: Case[] = [
   { name: "non-PEM --source-cacert", argv: () => [...URL_SRC, "--source-cacert", notPem], says: ["--source-cacert", "no PEM certificate"] },
   { name: "non-PEM --source-proxy-cacert", argv: () => [...URL_SRC, "--source-proxy-cacert", notPem], says: ["--source-proxy-cacert", "no PEM certificate"] },
   { name: "unknown --log-format", argv: () => [...URL_SRC, "--log-format", "xml"], says: ["--log-format", '"xml"', "text or json"] },
-  { name: "unknown VIGIL_LOG_FORMAT (env)", argv: () => URL_SRC, env: { VIGIL_LOG_FORMAT: "logfmt" }, says: ["VIGIL_LOG_FORMAT", '"logfmt"'] },
   { name: "unknown flag", argv: () => [...URL_SRC, "--sink-port", "1"], says: ["--sink-port"] },
   { name: "a flag without its value", argv: () => [...URL_SRC, "--tcp-sink-host"], says: ["--tcp-sink-host", "requires a value"] },
   { name: "a positional argument", argv: () => [...URL_SRC, "extra"], says: ['"extra"'] },
