@@ -168,8 +168,24 @@ describe("deploy/kubernetes: the relay with a Filebeat sidecar", () => {
     expect(inputs[0]?.type).toBe("tcp");
     expect(inputs[0]?.host).toBe(`${cfg.tcp.host}:${cfg.tcp.port}`);
     expect(cfg.tcp.port).toBe(5170);
-    const decode = arr(fb.processors, "processors").map((p) => obj(p, "processor")).find((p) => p.decode_json_fields !== undefined);
+    const processors = arr(fb.processors, "processors").map((p) => obj(p, "processor"));
+    const decode = processors.find((p) => p.decode_json_fields !== undefined);
     expect(obj(decode?.decode_json_fields, "decode_json_fields").fields).toEqual(["message"]);
+  });
+
+  test("both Filebeat configs move namespace, pod and container to their ECS names (a top-level container string clashes with ECS)", () => {
+    for (const file of ["deploy/kubernetes/filebeat.yml", "deploy/vigild/filebeat.yml"]) {
+      const processors = arr(obj(yamlFile(file), file).processors, "processors").map((p) => obj(p, "processor"));
+      const names = processors.map((p) => Object.keys(p)[0]);
+      // decoded first, renamed after
+      expect(names.indexOf("decode_json_fields")).toBeLessThan(names.indexOf("rename"));
+      const rename = obj(processors.find((p) => p.rename !== undefined)?.rename, "rename");
+      expect(arr(rename.fields, "fields")).toEqual([
+        { from: "namespace", to: "kubernetes.namespace" },
+        { from: "pod", to: "kubernetes.pod.name" },
+        { from: "container", to: "kubernetes.container.name" },
+      ]);
+    }
   });
 
   test("the kustomization: the ConfigMap Filebeat mounts, the RBAC, the image of deploy/Containerfile", () => {
