@@ -174,6 +174,32 @@ describe("kubernetes: life cycle", () => {
     expect(newFirst?.query.get("sinceSeconds")).toBeNull();
   }, 60_000);
 
+  test("--tail-lines is not applied to containers that had ended before the start (a Job's history is not re-sent at every start); their --since-seconds window is", async () => {
+    const env = await kubeEnv();
+    const { kube, ns } = env;
+    const longAgo = new Date(Date.now() - 600_000).toISOString().replace(/Z$/, "000000Z");
+    for (const name of ["job-old", "job-just"]) kube.addPod({ namespace: ns, name, containers: [{ name: "app" }] });
+    kube.appendLog(ns, "job-old", "app", lines("job-old-app", 1, 20), { timestamp: longAgo });
+    kube.appendLog(ns, "job-just", "app", lines("job-just-app", 1, 3));
+    kube.terminateContainer(ns, "job-old", "app", { exitCode: 0, reason: "Completed" });
+    kube.terminateContainer(ns, "job-just", "app", { exitCode: 0, reason: "Completed" });
+    kube.addPod({ namespace: ns, name: "live", containers: [{ name: "app" }] });
+    kube.appendLog(ns, "live", "app", lines("live-app", 1, 20));
+    startKubeRelay(env, ["--tail-lines", "5"]);
+    await env.records.waitLast(new Map([["live-app", 20], ["job-just-app", 3]]), 20_000);
+    // Both ended containers were read to their end (the requests returned), only the window of each.
+    await kube.waitFor(() => kube.requests.filter((r) => r.endpoint === "log" && r.path.includes("/pods/job-")).length >= 2, { timeoutMs: 20_000, message: "the ended containers' requests" });
+    kube.appendLog(ns, "live", "app", lines("live-app", 21, 21));
+    await env.records.waitLast(new Map([["live-app", 21]]), 20_000);
+    const got = env.records.seqs();
+    expect(got.get("live-app")).toEqual([16, 17, 18, 19, 20, 21]);
+    expect(got.get("job-just-app")).toEqual([1, 2, 3]);
+    expect(got.get("job-old-app")).toBeUndefined();
+    const oldReq = kube.requests.find((r) => r.endpoint === "log" && r.path.includes("/pods/job-old/"));
+    expect(oldReq?.query.get("tailLines")).toBeNull();
+    expect(oldReq?.query.get("sinceSeconds")).toBe("10");
+  }, 60_000);
+
   test("--since-seconds on first connect for pods that exist before the start; later pods from their first line", async () => {
     const env = await kubeEnv();
     const { kube, ns } = env;

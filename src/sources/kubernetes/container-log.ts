@@ -105,6 +105,12 @@ export class ContainerLog implements SlotHolder {
     private readonly initialInstance: string | undefined,
     /** --state-file: the instance and cursor written before the relay restarted; resumed like a reconnect. */
     restored?: { containerID: string; cursor: CursorState },
+    /**
+     * The initial instance had already ended at the first list (a finished Job's pod):
+     * only the --since-seconds window of it, never --tail-lines, which would send
+     * its last lines again at every start of the relay.
+     */
+    private readonly initialEnded = false,
   ) {
     this.pod = pod;
     if (restored !== undefined) {
@@ -336,7 +342,7 @@ export class ContainerLog implements SlotHolder {
       // --tail-lines the log was empty, so everything in it now is new (no sinceTime:
       // the relay's clock need not match the node's).
       if (this.connectedAt === 0) {
-        if (k.tailLines > 0) q.set("tailLines", String(k.tailLines));
+        if (k.tailLines > 0 && !this.initialEnded) q.set("tailLines", String(k.tailLines));
         else if (k.sinceSeconds > 0) q.set("sinceSeconds", String(k.sinceSeconds));
       } else if (k.tailLines === 0 && k.sinceSeconds > 0) {
         q.set("sinceTime", new Date(Math.floor((this.connectedAt - k.sinceSeconds * 1000) / 1000) * 1000).toISOString().slice(0, 19) + "Z");

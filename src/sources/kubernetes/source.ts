@@ -93,7 +93,8 @@ class LogStreams implements PodListener {
       this.log.debug("resuming from the state file", { pod: pod.name, container: c.name, stream: kind, since: saved.ts });
       return new ContainerLog(this.ctx, pod, c.name, kind, undefined, { containerID: saved.containerID, cursor: { ts: saved.ts, count: saved.count } });
     }
-    return new ContainerLog(this.ctx, pod, c.name, kind, this.firstResync ? c.containerID : undefined);
+    if (!this.firstResync) return new ContainerLog(this.ctx, pod, c.name, kind, undefined);
+    return new ContainerLog(this.ctx, pod, c.name, kind, c.containerID, undefined, c.state === "terminated");
   }
 
   /** Uids of the pods followed, or null before the first list (for pruning the state file). */
