@@ -1,6 +1,4 @@
 // PEM helpers: a CA file may hold a chain of several certificate blocks.
-import { readFileSync } from "node:fs";
-import tls from "node:tls";
 
 const BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
@@ -26,6 +24,8 @@ let defaults: string[] | null = null;
 
 function defaultRoots(): string[] {
   if (defaults === null) {
+    // Loaded here, only when a CA file is given: importing node:tls costs every start a few ms.
+    const tls = require("node:tls") as typeof import("node:tls");
     // "system" honours SSL_CERT_FILE / SSL_CERT_DIR; Bun's "default" list does not include them.
     const tlsApi = tls as { getCACertificates?: (type: string) => string[] };
     const system = tlsApi.getCACertificates?.("system") ?? [];
@@ -39,6 +39,7 @@ function extraCaBlocks(): string[] {
   const path = process.env.NODE_EXTRA_CA_CERTS;
   if (!path) return [];
   try {
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     return pemBlocks(readFileSync(path, "utf8"));
   } catch {
     return [];
