@@ -294,7 +294,7 @@ describe("kubernetes: credentials and RBAC", () => {
     expect(env.kube.requestCount("list")).toBe(0);
   }, 30_000);
 
-  test("in-cluster service account (no KUBECONFIG, no ~/.kube): namespace from the file, token rotation, HTTPS_PROXY not used", async () => {
+  test("in-cluster service account (a stale KUBECONFIG, no ~/.kube): namespace from the file, token rotation, HTTPS_PROXY not used", async () => {
     if (existsSync(SA_ROOT)) {
       console.warn(`skipped: ${SA_ROOT} exists on this machine; the in-cluster test only creates (and removes) it itself`);
       return;
@@ -314,12 +314,14 @@ describe("kubernetes: credentials and RBAC", () => {
       // A pod's proxy variables are for the outside world: in-cluster, the API is reached
       // directly (as the reference does); this proxy does not exist.
       const relay = startRelay(["--kubernetes", "--tcp-sink-port", String(env.rx.port)], {
-        env: { ...sa.env, KUBECONFIG: undefined, HOME: home, HTTPS_PROXY: "http://127.0.0.1:1", HTTP_PROXY: "http://127.0.0.1:1" },
+        // A stale KUBECONFIG in the pod falls back to the service account (one warning), as the reference's client does.
+        env: { ...sa.env, KUBECONFIG: join(home, "no-such-kubeconfig"), HOME: home, HTTPS_PROXY: "http://127.0.0.1:1", HTTP_PROXY: "http://127.0.0.1:1" },
       });
       await waitForStreams(kube, 2);
       kube.appendLog(ns, "ic-1", "app", ["ic-1-app-1", "ic-1-app-2"]);
       await env.records.waitComplete(new Map([["ic-1-app", 2]]), 20_000);
       expect(relay.stderr.text).toContain(`namespace=${ns}`);
+      expect(warnings(relay).filter((l) => l.includes("using the in-cluster service account"))).toHaveLength(1);
       kube.rotateToken(kube.token);
       kube.closeAllLogStreams();
       kube.closeAllWatches();

@@ -11,7 +11,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../log.ts";
 import { request, type RawResponse, type TlsSettings, type ProxySettings } from "../../http/raw-client.ts";
-import { StartupError } from "../../startup-error.ts";
+import { firstLineOf, StartupError } from "../../startup-error.ts";
 import { CredentialsError, credentialsError } from "./credentials-error.ts";
 import { execInfo } from "./exec-info.ts";
 import { proxyFor, proxySettings, throughProxy } from "../proxy.ts";
@@ -325,20 +325,22 @@ function configLoader(): ConfigLoader {
       source: home,
     };
   }
-  if (inCluster()) {
-    return {
-      load: () => {
-        const kc = new KubeConfig();
-        kc.loadFromCluster();
-        return kc;
-      },
-      tokenFile: authProviderTokenFile,
-      source: IN_CLUSTER,
-    };
-  }
+  if (inCluster()) return inClusterLoader();
   throw new StartupError(
     "no Kubernetes configuration: set KUBECONFIG, create ~/.kube/config, or run in a pod with a service account",
   );
+}
+
+function inClusterLoader(): ConfigLoader {
+  return {
+    load: () => {
+      const kc = new KubeConfig();
+      kc.loadFromCluster();
+      return kc;
+    },
+    tokenFile: authProviderTokenFile,
+    source: IN_CLUSTER,
+  };
 }
 
 function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
@@ -357,14 +359,27 @@ function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
 
 /** Loads the configuration; start-up problems are one-line StartupErrors. */
 export function createKubeClient(cfg: Config, log: Logger): KubeClient {
-  const loader = configLoader();
-  const { source } = loader;
+  let loader = configLoader();
   let kc: KubeConfig;
   try {
     kc = loader.load();
   } catch (e) {
-    throw new StartupError(`cannot load the Kubernetes configuration (${source}): ${e instanceof Error ? e.message : String(e)}`);
+    const why = e instanceof Error ? e.message : String(e);
+    // In a pod, a kubeconfig that cannot be read (a stale KUBECONFIG in the image or the
+    // Deployment) falls back to the service account, as the reference's client does.
+    if (loader.source === IN_CLUSTER || !inCluster()) throw new StartupError(`cannot load the Kubernetes configuration (${loader.source}): ${why}`);
+    log.warn("cannot load the Kubernetes configuration; using the in-cluster service account (unset KUBECONFIG to silence this)", {
+      source: loader.source,
+      error: firstLineOf(why),
+    });
+    loader = inClusterLoader();
+    try {
+      kc = loader.load();
+    } catch (e2) {
+      throw new StartupError(`cannot load the Kubernetes configuration (${loader.source}): ${e2 instanceof Error ? e2.message : String(e2)}`);
+    }
   }
+  const { source } = loader;
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new StartupError(`the Kubernetes configuration (${source}) has no current cluster`);
   let server: URL;
