@@ -15,6 +15,14 @@ export class Liveness {
   }
 }
 
+/**
+ * How often to tick: every `everyMs`, and at least twice per max age, so that
+ * a short --healthcheck-max-age never blinks stale between two ticks.
+ */
+export function tickPeriodMs(everyMs: number, maxAgeS: number): number {
+  return Math.max(100, Math.min(everyMs, (maxAgeS * 1000) / 2));
+}
+
 export interface ReadinessCheck {
   /** null when ready, else a one-line reason. */
   (): string | null;

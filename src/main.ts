@@ -4,7 +4,7 @@
 //   2  bad start-up input: flags, regexes, files, listen address, API refusal
 import { ConfigError, parseCli } from "./cli.ts";
 import type { Config } from "./config.ts";
-import { startHealthServer, Liveness } from "./health.ts";
+import { startHealthServer, Liveness, tickPeriodMs } from "./health.ts";
 import { createLogger, type Logger, writeStderr } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { OverflowQueue } from "./overflow-queue.ts";
@@ -106,7 +106,7 @@ async function run(cfg: Config): Promise<number> {
   log.info("health check listening", { address: `${health.url}/healthz` });
 
 
-  const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), Math.max(100, Math.min(HTTP_TICK_MS, (cfg.health.maxAgeS * 1000) / 2)));
+  const ticker = cfg.source === "kubernetes" ? undefined : setInterval(() => liveness.tick(), tickPeriodMs(HTTP_TICK_MS, cfg.health.maxAgeS));
   log.info("relay started", {
     source: cfg.source === "url" ? shownUrl(new URL(cfg.sourceUrl ?? "")) : cfg.source === "socket" ? `unix:${cfg.sourceSocket}` : "kubernetes",
     sink: cfg.stdoutSink ? "stdout" : `${cfg.tcp.host}:${cfg.tcp.port}`,

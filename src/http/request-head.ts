@@ -1,13 +1,12 @@
 // The bytes we send: the GET request head (origin form, or absolute form to an
 // http proxy) and the CONNECT request for a tunnel through a proxy.
+import { basicAuthorization } from "./userinfo.ts";
 
 /** What the request head needs to know about a proxy. */
 export interface ProxyHead {
   url: URL;
   headers?: Record<string, string>;
 }
-
-import { basicAuthorization } from "./userinfo.ts";
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const BAD_VALUE = /[\r\n\0]/;

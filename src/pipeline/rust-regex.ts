@@ -174,13 +174,15 @@ export function translateRustRegex(pattern: string): JsPattern {
   const quantifier = (): string | null => {
     const c = pattern[i] as string;
     let q: string;
-    if (c === "*" || c === "+" || c === "?") q = c;
-    else if (c === "{") {
+    if (c === "*" || c === "+" || c === "?") {
+      q = c;
+      i++;
+    } else if (c === "{") {
       const m = /^\{\s*\d+\s*(,\s*\d*\s*)?\}/.exec(pattern.slice(i));
       if (m === null) return null;
       q = m[0].replace(/\s+/g, "");
+      i += m[0].length;
     } else return null;
-    i += c === "{" ? (/^\{[^}]*\}/.exec(pattern.slice(i))?.[0].length ?? 1) : 1;
     let lazy = false;
     if (pattern[i] === "?") {
       lazy = true;

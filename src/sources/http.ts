@@ -13,7 +13,7 @@ import { HttpFramer } from "../pipeline/framing.ts";
 import { LineFilter } from "../pipeline/filter.ts";
 import { HttpBodyError, HttpConnectError, request, type ProxySettings, type RawResponse, type TlsSettings } from "../http/raw-client.ts";
 import { basicAuthorization, shownUrl } from "../http/userinfo.ts";
-import { proxyFor, proxySettings, throughProxy } from "./proxy.ts";
+import { proxyTo, throughProxy } from "./proxy.ts";
 import { pemBlocks, withDefaultRoots } from "./tls.ts";
 import type { Source } from "./source.ts";
 import { SourceFatalError } from "./source.ts";
@@ -45,7 +45,6 @@ const FAILURE_ADVICE: Record<StreamFailure["kind"], string> = {
   rejected: "source stream failed, reconnecting (the source answered with an error status: check the URL path and the source's own log)",
 };
 
-/** One connection attempt: the request under way and what aborts it. */
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 
@@ -65,6 +64,7 @@ function redirectTarget(from: URL, location: string, kind: "url" | "socket"): UR
   return to.protocol === "http:" || to.protocol === "https:" ? to : null;
 }
 
+/** One connection attempt: the request under way and what aborts it. */
 interface Attempt {
   controller: AbortController;
   response: Promise<RawResponse>;
@@ -89,6 +89,8 @@ export class HttpSource implements Source {
   private readonly backoff: Backoff;
   private readonly filter: LineFilter | null;
   private readonly tls: TlsSettings | undefined;
+  /** The same, for a target reached through the proxy (which may re-sign it). */
+  private readonly tlsViaProxy: TlsSettings | undefined;
   private readonly proxy: ProxySettings | undefined;
   /** The request's headers; Authorization from the URL's user:password, as curl and reqwest send it. */
   private readonly headers: Record<string, string>;
@@ -113,14 +115,15 @@ export class HttpSource implements Source {
       const path = cfg.sourcePath;
       this.target = { url: new URL(`http://localhost${path}`), unix: cfg.sourceSocket, label: `unix:${cfg.sourceSocket}${path}`, kind: "socket" };
       this.tls = undefined;
+      this.tlsViaProxy = undefined;
       this.proxy = undefined;
     } else {
       const url = new URL(cfg.sourceUrl ?? "");
       this.target = { url, label: shownUrl(url), kind: "url" };
       const ca = withDefaultRoots(pemBlocks(c.caPem));
       this.tls = { ...(ca !== undefined ? { ca } : {}), rejectUnauthorized: !c.insecure };
-      const proxy = proxyFor(url, c.proxy);
-      if (proxy) this.proxy = proxySettings(proxy, c.proxy);
+      this.tlsViaProxy = throughProxy(this.tls, c.proxy);
+      this.proxy = proxyTo(url, c.proxy);
     }
     const auth = basicAuthorization(this.target.url);
     this.headers = {
@@ -208,12 +211,7 @@ export class HttpSource implements Source {
   /** Sends the request (to the source, or where it redirected to) on a new connection. */
   private connect(url: URL = this.target.url, controller = new AbortController()): Attempt {
     const c = this.cfg.connection;
-    const own = url === this.target.url;
-    let proxy = this.proxy;
-    if (!own && !this.target.unix) {
-      const via = proxyFor(url, c.proxy);
-      proxy = via ? proxySettings(via, c.proxy) : undefined;
-    }
+    const proxy = url === this.target.url || this.target.unix ? this.proxy : proxyTo(url, c.proxy);
     // Credentials go to the source's origin only (reqwest drops them on a redirect elsewhere too).
     let headers = this.headers;
     if (url.origin !== this.target.url.origin && headers.Authorization !== undefined) {
@@ -225,7 +223,7 @@ export class HttpSource implements Source {
       signal: controller.signal,
       headers,
       ...(this.target.unix ? { unix: this.target.unix } : {}),
-      ...(this.tls && url.protocol === "https:" ? { tls: proxy ? throughProxy(this.tls, c.proxy) : this.tls } : {}),
+      ...(this.tls && url.protocol === "https:" ? { tls: proxy ? this.tlsViaProxy : this.tls } : {}),
       ...(proxy ? { proxy } : {}),
       // As the reference's client: the connect timeout covers the connection (TCP, TLS,
       // proxy tunnel); the wait for the response head is a read, under the read timeout.

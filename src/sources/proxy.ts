@@ -130,6 +130,12 @@ export function proxyFor(target: URL, cfg: ProxyConfig, env: Env = process.env):
   return proxy;
 }
 
+/** The proxy settings for a request to `target`, or undefined when it goes direct. */
+export function proxyTo(target: URL, cfg: ProxyConfig): ProxySettings | undefined {
+  const proxy = proxyFor(target, cfg);
+  return proxy ? proxySettings(proxy, cfg) : undefined;
+}
+
 /** The raw client's settings for a proxy URL: an https proxy is verified with --source-proxy-cacert / --source-proxy-insecure. */
 export function proxySettings(proxyUrl: string, cfg: ProxyConfig): ProxySettings {
   const url = new URL(proxyUrl);

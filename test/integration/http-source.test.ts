@@ -247,6 +247,15 @@ describe("--include / --exclude", () => {
 describe("https", () => {
   const pki = makePki();
 
+  /** A TLS source sending `line`, read with the flags and env `relay` gives: the line arrives. */
+  async function expectVerified(line: string, relay: (fv: FakeVigild) => { flags: string[]; env?: Record<string, string> }): Promise<void> {
+    const fv = vigild({ tls: pki, handler: sequence(chunks([`${line}\n`]), sentinel) });
+    const rx = await receiver();
+    const { flags, env } = relay(fv);
+    relayTo(rx, flags, env);
+    await expectExactly(rx, [line]);
+  }
+
   test("--source-cacert with the CA", async () => {
     const fv = vigild({ tls: pki, handler: sequence({ steps: [{ lines: 1000 }, { close: "end" }] }, sentinel) });
     const rx = await receiver();
@@ -255,17 +264,11 @@ describe("https", () => {
   });
 
   test("--source-cacert with a chain file of several PEM blocks (the CA is the second)", async () => {
-    const fv = vigild({ tls: pki, handler: sequence(chunks(["via chain\n"]), sentinel) });
-    const rx = await receiver();
-    relayTo(rx, ["--source-url", `https://localhost:${fv.port}${LOGS}`, "--source-cacert", pki.chainPath]);
-    await expectExactly(rx, ["via chain"]);
+    await expectVerified("via chain", (fv) => ({ flags: ["--source-url", `https://localhost:${fv.port}${LOGS}`, "--source-cacert", pki.chainPath] }));
   });
 
   test("SOURCE_CACERT from the environment", async () => {
-    const fv = vigild({ tls: pki, handler: sequence(chunks(["via env\n"]), sentinel) });
-    const rx = await receiver();
-    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`], { SOURCE_CACERT: pki.caPath });
-    await expectExactly(rx, ["via env"]);
+    await expectVerified("via env", (fv) => ({ flags: ["--source-url", `${fv.url}${LOGS}`], env: { SOURCE_CACERT: pki.caPath } }));
   });
 
   test("a wrong CA fails and retries; nothing arrives", async () => {
@@ -290,24 +293,18 @@ describe("https", () => {
   });
 
   test("without --source-cacert the system CA store is trusted (SSL_CERT_FILE names it here), as the reference's client does", async () => {
-    const fv = vigild({ tls: pki, handler: sequence(chunks(["system store ok\n"]), sentinel) });
-    const rx = await receiver();
-    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`], { SSL_CERT_FILE: pki.caPath });
-    await expectExactly(rx, ["system store ok"]);
+    await expectVerified("system store ok", (fv) => ({ flags: ["--source-url", `${fv.url}${LOGS}`], env: { SSL_CERT_FILE: pki.caPath } }));
   });
 
   test("--source-cacert adds to the system store, as the reference's client adds a root: a server the store trusts still verifies", async () => {
-    const fv = vigild({ tls: pki, handler: sequence(chunks(["added, not replaced\n"]), sentinel) });
-    const rx = await receiver();
-    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`, "--source-cacert", pki.otherCaPath], { SSL_CERT_FILE: pki.caPath });
-    await expectExactly(rx, ["added, not replaced"]);
+    await expectVerified("added, not replaced", (fv) => ({
+      flags: ["--source-url", `${fv.url}${LOGS}`, "--source-cacert", pki.otherCaPath],
+      env: { SSL_CERT_FILE: pki.caPath },
+    }));
   });
 
   test("--source-insecure skips verification", async () => {
-    const fv = vigild({ tls: pki, handler: sequence(chunks(["insecure ok\n"]), sentinel) });
-    const rx = await receiver();
-    relayTo(rx, ["--source-url", `${fv.url}${LOGS}`, "--source-insecure"]);
-    await expectExactly(rx, ["insecure ok"]);
+    await expectVerified("insecure ok", (fv) => ({ flags: ["--source-url", `${fv.url}${LOGS}`, "--source-insecure"] }));
   });
 });
 

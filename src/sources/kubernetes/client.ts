@@ -36,14 +36,21 @@ export interface ApiStatus {
 /** How long derived credentials are reused; token files are re-read this often (projected tokens rotate). */
 const CREDENTIALS_TTL_MS = 30_000;
 
+/** Headers and TLS settings for API requests, direct and through the proxy (which may re-sign the server). */
+interface Credentials {
+  headers: Record<string, string>;
+  tls: TlsSettings;
+  tlsViaProxy: TlsSettings;
+}
+
 export class KubeClient {
   private kc: KubeConfig;
   private proxyCache: { url: string; settings: ProxySettings } | null = null;
   /** The current user's token file (re-read with every derivation of the credentials). */
   private tokenFile: string | undefined;
-  private auth: { headers: Record<string, string>; tls: TlsSettings; at: number } | null = null;
+  private auth: (Credentials & { at: number }) | null = null;
   /** One derivation at a time, shared by every request waiting for it (an exec plugin runs once). */
-  private deriving: Promise<{ headers: Record<string, string>; tls: TlsSettings }> | null = null;
+  private deriving: Promise<Credentials> | null = null;
   private lastReload = 0;
   /** Bumped by every reload: a derivation from an older configuration is not kept. */
   private generation = 0;
@@ -63,7 +70,7 @@ export class KubeClient {
   }
 
   /** Headers and TLS for the next request; re-derived at least every minute (rotated token files). */
-  private credentials(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
+  private credentials(): Promise<Credentials> {
     if (this.auth && Date.now() - this.auth.at < CREDENTIALS_TTL_MS) return Promise.resolve(this.auth);
     if (this.deriving === null) {
       const p = this.derive().finally(() => {
@@ -74,7 +81,7 @@ export class KubeClient {
     return this.deriving;
   }
 
-  private async derive(): Promise<{ headers: Record<string, string>; tls: TlsSettings }> {
+  private async derive(): Promise<Credentials> {
     const generation = this.generation;
     const opts: {
       headers?: Record<string, string>;
@@ -122,15 +129,14 @@ export class KubeClient {
     }
     // The API server is verified as the kubeconfig says (--source-cacert and
     // --source-insecure are for HTTP sources, as in the reference).
-    const ca = opts.ca;
     const tls: TlsSettings = {
-      ...(ca !== undefined ? { ca } : {}),
+      ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(opts.cert !== undefined ? { cert: opts.cert } : {}),
       ...(opts.key !== undefined ? { key: opts.key } : {}),
       ...(opts.servername ? { serverName: opts.servername } : {}),
       rejectUnauthorized: opts.rejectUnauthorized !== false,
     };
-    const auth = { headers, tls, at: Date.now() };
+    const auth = { headers, tls, tlsViaProxy: throughProxy(tls, this.cfg.connection.proxy), at: Date.now() };
     if (generation === this.generation) this.auth = auth;
     return auth;
   }
@@ -177,7 +183,7 @@ export class KubeClient {
 
   /** GET `path` (with query) on the API server. */
   async get(path: string, opts: KubeRequestOptions = {}): Promise<RawResponse> {
-    const { headers, tls } = await this.credentials();
+    const { headers, tls, tlsViaProxy } = await this.credentials();
     const url = new URL(path, this.server);
     // Keep a path prefix of the server URL (e.g. https://host/k8s/clusters/x).
     if (this.server.pathname !== "/" && this.server.pathname !== "") url.pathname = this.server.pathname.replace(/\/$/, "") + path.split("?")[0];
@@ -185,7 +191,7 @@ export class KubeClient {
     return request({
       url,
       headers: { ...headers, Accept: "application/json", "User-Agent": "vigil-log-relay" },
-      ...(url.protocol === "https:" ? { tls: proxy ? throughProxy(tls, this.cfg.connection.proxy) : tls } : {}),
+      ...(url.protocol === "https:" ? { tls: proxy ? tlsViaProxy : tls } : {}),
       ...(proxy ? { proxy } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
       connectTimeoutMs: this.cfg.connection.connectTimeoutMs,
@@ -357,6 +363,10 @@ function namespaceFor(cfg: Config, kc: KubeConfig, source: string): string {
   return ctx?.namespace || "default";
 }
 
+function loadFailed(loader: ConfigLoader, e: unknown): StartupError {
+  return new StartupError(`cannot load the Kubernetes configuration (${loader.source}): ${e instanceof Error ? e.message : String(e)}`);
+}
+
 /** Loads the configuration; start-up problems are one-line StartupErrors. */
 export function createKubeClient(cfg: Config, log: Logger): KubeClient {
   let loader = configLoader();
@@ -364,19 +374,18 @@ export function createKubeClient(cfg: Config, log: Logger): KubeClient {
   try {
     kc = loader.load();
   } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
     // In a pod, a kubeconfig that cannot be read (a stale KUBECONFIG in the image or the
     // Deployment) falls back to the service account, as the reference's client does.
-    if (loader.source === IN_CLUSTER || !inCluster()) throw new StartupError(`cannot load the Kubernetes configuration (${loader.source}): ${why}`);
+    if (loader.source === IN_CLUSTER || !inCluster()) throw loadFailed(loader, e);
     log.warn("cannot load the Kubernetes configuration; using the in-cluster service account (unset KUBECONFIG to silence this)", {
       source: loader.source,
-      error: firstLineOf(why),
+      error: firstLineOf(e instanceof Error ? e.message : String(e)),
     });
     loader = inClusterLoader();
     try {
       kc = loader.load();
     } catch (e2) {
-      throw new StartupError(`cannot load the Kubernetes configuration (${loader.source}): ${e2 instanceof Error ? e2.message : String(e2)}`);
+      throw loadFailed(loader, e2);
     }
   }
   const { source } = loader;

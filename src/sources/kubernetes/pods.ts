@@ -46,10 +46,10 @@ export class PodWatcher {
   private readonly backoff = new Backoff(800, 30_000);
   /**
    * Last time the watch loop did anything: progress (a list, an event, a
-   * bookmark), a new attempt, or a failure
-   * it is backing off from. An API server that is down keeps the loop busy
-   * (and /healthz fresh, as in the reference: restarting the relay would not
-   * bring the API back); a loop that hangs stops moving it.
+   * bookmark), a new attempt, or a failure it is backing off from. An API
+   * server that is down keeps the loop busy (and /healthz fresh, as in the
+   * reference: restarting the relay would not bring the API back); a loop
+   * that hangs stops moving it.
    */
   lastActivity = Date.now();
   established = false;

@@ -7,6 +7,7 @@ import { EnvelopeWriter } from "../../pipeline/envelope.ts";
 import { LineFilter } from "../../pipeline/filter.ts";
 import type { Source } from "../source.ts";
 import { StartupError } from "../../startup-error.ts";
+import { tickPeriodMs } from "../../health.ts";
 import { createKubeClient, type KubeClient } from "./client.ts";
 import { ContainerLog, type StreamContext, type StreamKind } from "./container-log.ts";
 import type { ContainerInfo, PodInfo } from "./pod-model.ts";
@@ -206,11 +207,12 @@ export class KubernetesSource implements Source {
     // between bookmarks, or retrying an API server that is away; a loop stuck for
     // longer than a watch lasts (290 s) plus the longest backoff goes stale.
     const staleAfterMs = 10 * 60_000;
-    // Every --watch-interval, and at least twice per max age, so a short max age never blinks stale.
-    const tickMs = Math.max(100, Math.min(Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000, (this.cfg.health.maxAgeS * 1000) / 2));
-    const reconcile = setInterval(() => {
-      if (Date.now() - watcher.lastActivity < staleAfterMs) this.tick();
-    }, tickMs);
+    const reconcile = setInterval(
+      () => {
+        if (Date.now() - watcher.lastActivity < staleAfterMs) this.tick();
+      },
+      tickPeriodMs(Math.max(1, this.cfg.kubernetes.watchIntervalS) * 1000, this.cfg.health.maxAgeS),
+    );
     this.state?.start();
     try {
       if (this.initial !== null) {
